@@ -1,0 +1,156 @@
+// Package definitions: `packages-specs/<name>/` holds `<name>.spec` and `package.toml`.
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BrlError, ExitCode } from '../core/errors.ts';
+import {
+  loadToml,
+  readBoolean,
+  readString,
+  readStringArray,
+  readTableArray,
+  rejectUnknownKeys,
+  tomlKeyError,
+  type TomlDocument,
+} from '../core/toml.ts';
+
+export const packagesDirName = 'packages-specs';
+
+/** Where an external file comes from; every kind is pinned by sha512. */
+export type SourceKind = 'url' | 'npm' | 'deb';
+
+export interface ExternalFile {
+  /** As written: `https://…`, `http://…`, `file://…`, `npm:<name>@<version>` or `deb:<name>=<version>`. */
+  url: string;
+  kind: SourceKind;
+  /** Lowercase hex SHA-512. */
+  sha512: string;
+  /** Local file name: `path`, else the URL's last segment (npm/deb: the registry's file name). */
+  fileName: string;
+  /** Fetch from `url` even when upstream fallback is off (Bottlerocket's `force-upstream`). */
+  forceUpstream: boolean;
+}
+
+export const hardeningChecks = ['pie', 'relro', 'nx-stack', 'stack-protector'] as const;
+export type HardeningCheck = (typeof hardeningChecks)[number];
+
+export interface HardeningException {
+  /** Absolute path of the file inside the RPM payload, or a glob ending in `*`. */
+  file: string;
+  checks: HardeningCheck[];
+  reason: string;
+}
+
+export interface PackageDefinition {
+  name: string;
+  dir: string;
+  specPath: string;
+  manifestPath: string;
+  externalFiles: ExternalFile[];
+  /** Other packages whose RPMs must be installed in the build sysroot. */
+  buildDependencies: string[];
+  hardeningExceptions: HardeningException[];
+}
+
+const topLevelKeys = ['build-dependencies', 'external-files', 'hardening-exceptions'];
+const externalFileKeys = ['url', 'sha512', 'path', 'force-upstream'];
+const hardeningKeys = ['file', 'checks', 'reason'];
+
+export async function loadPackage(projectDir: string, name: string): Promise<PackageDefinition> {
+  const dir = join(projectDir, packagesDirName, name);
+  if (!existsSync(dir)) {
+    const known = await listPackageNames(projectDir);
+    throw new BrlError(`unknown package "${name}"`, {
+      hint: known.length > 0 ? `known packages: ${known.join(', ')}` : `no packages in ${join(projectDir, packagesDirName)}`,
+      exitCode: ExitCode.notFound,
+      code: 'UNKNOWN_PACKAGE',
+    });
+  }
+  const specPath = join(dir, `${name}.spec`);
+  if (!existsSync(specPath)) {
+    throw new BrlError(`package "${name}" has no spec: ${specPath} does not exist`, {
+      exitCode: ExitCode.badInput,
+      code: 'MISSING_SPEC',
+    });
+  }
+  const manifestPath = join(dir, 'package.toml');
+  const doc = existsSync(manifestPath) ? await loadToml(manifestPath) : { path: manifestPath, text: '', data: {} };
+  return parsePackageManifest(doc, name, dir, specPath);
+}
+
+export function parsePackageManifest(doc: TomlDocument, name: string, dir: string, specPath: string): PackageDefinition {
+  const data = doc.data;
+  rejectUnknownKeys(doc, data, topLevelKeys);
+  const buildDependencies = readStringArray(doc, data, 'build-dependencies') ?? [];
+  const externalFiles = (readTableArray(doc, data, 'external-files') ?? []).map((table, index) => {
+    const prefix = `external-files[${index}].`;
+    rejectUnknownKeys(doc, table, externalFileKeys, prefix);
+    const url = readString(doc, table, 'url', prefix);
+    if (url === undefined) throw tomlKeyError(doc, `${prefix}url`, 'is required');
+    const sha512 = readString(doc, table, 'sha512', prefix);
+    if (sha512 === undefined) throw tomlKeyError(doc, `${prefix}sha512`, 'is required');
+    if (!/^[0-9a-f]{128}$/.test(sha512)) throw tomlKeyError(doc, `${prefix}sha512`, 'must be 128 lowercase hex digits');
+    const kind = sourceKind(doc, url, `${prefix}url`);
+    const path = readString(doc, table, 'path', prefix);
+    const fileName = path ?? defaultFileName(doc, url, kind, `${prefix}url`);
+    if (fileName === '' || fileName === '.' || fileName === '..' || fileName.includes('/') || fileName.includes('\\')) {
+      throw tomlKeyError(doc, `${prefix}path`, `"${fileName}" must be a single file name inside the package directory`);
+    }
+    return { url, kind, sha512, fileName, forceUpstream: readBoolean(doc, table, 'force-upstream', prefix) ?? false };
+  });
+  const hardeningExceptions = (readTableArray(doc, data, 'hardening-exceptions') ?? []).map((table, index) => {
+    const prefix = `hardening-exceptions[${index}].`;
+    rejectUnknownKeys(doc, table, hardeningKeys, prefix);
+    const file = readString(doc, table, 'file', prefix);
+    if (file === undefined || !file.startsWith('/')) throw tomlKeyError(doc, `${prefix}file`, 'must be an absolute path in the package');
+    const reason = readString(doc, table, 'reason', prefix);
+    if (reason === undefined || reason.trim() === '') throw tomlKeyError(doc, `${prefix}reason`, 'is required: say why the file may skip the checks');
+    const checks = readStringArray(doc, table, 'checks', prefix) ?? [...hardeningChecks];
+    for (const check of checks) {
+      if (!(hardeningChecks as readonly string[]).includes(check)) {
+        throw tomlKeyError(doc, `${prefix}checks`, `unknown check "${check}" (expected: ${hardeningChecks.join(', ')})`);
+      }
+    }
+    return { file, checks: checks as HardeningCheck[], reason };
+  });
+  return { name, dir, specPath, manifestPath: doc.path, externalFiles, buildDependencies, hardeningExceptions };
+}
+
+function sourceKind(doc: TomlDocument, url: string, key: string): SourceKind {
+  if (/^npm:(@[^/@\s]+\/)?[^/@\s]+@[^@\s]+$/.test(url)) return 'npm';
+  if (/^deb:[a-z0-9][a-z0-9+.-]*=[^\s=]+$/.test(url)) return 'deb';
+  if (/^(https?|file):\/\/\S+$/.test(url)) return 'url';
+  throw tomlKeyError(doc, key, `unsupported source "${url}" (use https://, http://, file://, npm:<name>@<version> or deb:<name>=<version>)`);
+}
+
+function defaultFileName(doc: TomlDocument, url: string, kind: SourceKind, key: string): string {
+  if (kind === 'npm') {
+    // npm's tarball naming: `<name without scope>-<version>.tgz`.
+    const spec = url.slice('npm:'.length);
+    const at = spec.lastIndexOf('@');
+    const name = spec.slice(0, at).replace(/^@[^/]+\//, '');
+    return `${name}-${spec.slice(at + 1)}.tgz`;
+  }
+  if (kind === 'deb') {
+    const [name, version] = url.slice('deb:'.length).split('=') as [string, string];
+    // Debian's pool naming drops the epoch; the arch is appended when known, so ask for `path`.
+    return `${name}_${version.replace(/^\d+:/, '')}.deb`;
+  }
+  const segment = new URL(url).pathname.split('/').filter(Boolean).at(-1);
+  if (segment === undefined) throw tomlKeyError(doc, key, `"${url}" has no file name; set path`);
+  return decodeURIComponent(segment);
+}
+
+export async function listPackageNames(projectDir: string): Promise<string[]> {
+  const root = join(projectDir, packagesDirName);
+  if (!existsSync(root)) return [];
+  const entries = await readdir(root, { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isDirectory() && existsSync(join(root, entry.name, `${entry.name}.spec`)))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+export async function loadAllPackages(projectDir: string): Promise<PackageDefinition[]> {
+  return Promise.all((await listPackageNames(projectDir)).map((name) => loadPackage(projectDir, name)));
+}
