@@ -1,5 +1,5 @@
 // Progress for long work: listr2's live renderer on a TTY, plain lines otherwise, nothing under --json.
-import { Listr, type ListrTask } from 'listr2';
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 
 export type ProgressMode = 'auto' | 'plain' | 'silent';
 
@@ -7,6 +7,10 @@ export function progressRenderer(mode: ProgressMode): 'default' | 'simple' | 'si
   if (mode === 'silent') return 'silent';
   if (mode === 'plain') return 'simple';
   return process.stderr.isTTY && !process.env.CI ? 'default' : 'simple';
+}
+
+function stderrLogger(): ListrLogger {
+  return new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
 }
 
 /** Runs tasks with the renderer the mode asks for; `concurrency` > 1 runs them in parallel. */
@@ -20,7 +24,9 @@ export async function runTasks<Context extends object>(
     exitOnError: options.exitOnError ?? true,
     renderer,
     fallbackRenderer: 'simple',
-    rendererOptions: {},
+    // Progress is not a result: keep stdout for the command's output (and --json).
+    rendererOptions: { logger: stderrLogger() },
+    fallbackRendererOptions: { logger: stderrLogger() },
     ...(options.context === undefined ? {} : { ctx: options.context }),
   });
   return list.run();
