@@ -1,0 +1,51 @@
+// Opens a disk image for reading: raw as is, `.lz4` (detected by its magic) decoded into a sparse temp file.
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { createLz4Decoder } from './lz4.ts';
+import { SparseFileWriter } from './sparse.ts';
+
+export interface ImageSource {
+  /** The image as given. */
+  path: string;
+  /** A raw disk image to read from (the input itself, or the decoded temp copy). */
+  rawPath: string;
+  format: 'raw' | 'lz4';
+  /** Removes the temp copy, if any. */
+  close(): Promise<void>;
+}
+
+async function readMagic(path: string): Promise<number | undefined> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') {
+      throw new BrlError(`${path} does not exist`, { exitCode: ExitCode.notFound, code: 'FILE_NOT_FOUND' });
+    }
+    throw error;
+  }
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    return bytesRead === 4 ? head.readUInt32LE(0) : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function openImage(path: string): Promise<ImageSource> {
+  if ((await readMagic(path)) !== 0x184d2204) return { path, rawPath: path, format: 'raw', close: async () => undefined };
+  const dir = await mkdtemp(join(tmpdir(), 'brl-image-'));
+  const rawPath = join(dir, basename(path).replace(/\.lz4$/, '') || 'disk.img');
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), createLz4Decoder(), new SparseFileWriter(rawPath));
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return { path, rawPath, format: 'lz4', close: () => rm(dir, { recursive: true, force: true }) };
+}
