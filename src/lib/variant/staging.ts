@@ -1,0 +1,39 @@
+// Installs the resolved RPMs into a staging root with rpm (no scriptlets, private database).
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { BrlError, ExitCode } from '../core/errors.ts';
+import type { RpmPackage } from './rpm-query.ts';
+
+const run = promisify(execFile);
+
+/** Inside the staging root; removed after the install, like upstream removes the rpm database. */
+const dbDirName = '.brl-rpmdb';
+
+/**
+ * Installs `packages` into `stagingDir` and returns the tree the root filesystem is made from:
+ * the SDK's `/<arch>-bottlerocket-linux-gnu/sys-root` when packages use it, else the root itself.
+ */
+export async function installPackages(stagingDir: string, packages: readonly RpmPackage[], arch: string): Promise<string> {
+  try {
+    await run('rpm', [
+      '-i', '--root', stagingDir, '--dbpath', `/${dbDirName}`,
+      '--nodeps', '--noscripts', '--notriggers', '--ignorearch', '--ignoreos', '--nosignature',
+      ...packages.map((pkg) => pkg.path),
+    ], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } });
+  } catch (error) {
+    const stderr = ((error as { stderr?: string }).stderr ?? String(error))
+      .split('\n').filter((line) => line !== '' && !/^rpm: (RPM should not be used|However assuming)/.test(line)).join('; ');
+    throw new BrlError(`installing ${packages.length} packages into the staging root failed: ${stderr}`, {
+      hint: 'a package payload is corrupt or two packages install conflicting files; rebuild the packages named above',
+      exitCode: ExitCode.buildFailed,
+      code: 'INSTALL_FAILED',
+    });
+  }
+  await rm(join(stagingDir, dbDirName), { recursive: true, force: true });
+  await rm(join(stagingDir, 'var', 'lib', 'rpm'), { recursive: true, force: true });
+  const sysroot = join(stagingDir, `${arch}-bottlerocket-linux-gnu`, 'sys-root');
+  return existsSync(sysroot) ? sysroot : stagingDir;
+}
