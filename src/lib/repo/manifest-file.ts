@@ -1,0 +1,27 @@
+// manifest.json files edited in place (Bottlerocket's `updata`), always validated before writing.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { BrlError, ExitCode } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/fs.ts';
+import { emptyManifest, parseManifest, serializeManifest, validateManifest, type Manifest } from '../update-metadata/index.ts';
+
+export async function readManifestFile(path: string, options: { createIfMissing?: boolean } = {}): Promise<Manifest> {
+  if (!existsSync(path)) {
+    if (options.createIfMissing) return emptyManifest();
+    throw new BrlError(`${path} does not exist`, {
+      hint: 'create it with brl repo manifest add-update (which starts an empty manifest), or check the path',
+      exitCode: ExitCode.notFound,
+      code: 'FILE_NOT_FOUND',
+    });
+  }
+  const manifest = parseManifest(await readFile(path, 'utf8'), path);
+  validateManifest(manifest, path);
+  return manifest;
+}
+
+export async function editManifestFile(path: string, edit: (manifest: Manifest) => Manifest, options: { createIfMissing?: boolean } = {}): Promise<Manifest> {
+  const edited = edit(await readManifestFile(path, options));
+  validateManifest(edited, path);
+  await writeFileAtomic(path, serializeManifest(edited));
+  return edited;
+}
