@@ -1,3 +1,4 @@
+// `brl image inspect`: partition table, A/B flags, verity parameters and os-release of a disk image.
 import { Args } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { inspectImage, type ImageInspection } from '../../lib/image/inspect.ts';

@@ -1,3 +1,4 @@
+// `brl image verify`: GPT, verity tree and grub.cfg root hash checks of a disk image; exit 6 naming what differs.
 import { Args, Flags } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { assertImageVerified, verifyImage, type VerifyReport } from '../../lib/image/verify.ts';
