@@ -1,0 +1,200 @@
+// The signed update repository as updog sees it: tuf-js for metadata (trust kept between runs),
+// and brl's own streaming, length- and hash-checked target reads.
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Updater, type Fetcher, type TargetFile } from 'tuf-js';
+import { DownloadHTTPError, DownloadLengthMismatchError, ExpiredMetadataError } from 'tuf-js/dist/error.js';
+import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BodyLengthError, HttpStatusError, getBytes, streamBody, type TransportOptions } from './http.ts';
+import { hostPaths } from './paths.ts';
+
+const MIB = 1024 * 1024;
+
+/** tuf-js's Fetcher on brl's transport, so metadata requests carry the query and retry rules too. */
+class UpdogFetcher implements Fetcher {
+  readonly #transport: TransportOptions;
+  constructor(transport: TransportOptions) {
+    this.#transport = transport;
+  }
+
+  async downloadBytes(url: string, maxLength: number): Promise<Buffer> {
+    try {
+      return await getBytes(url, this.#transport, maxLength);
+    } catch (error) {
+      if (error instanceof HttpStatusError) throw new DownloadHTTPError(error.message, error.statusCode);
+      if (error instanceof BodyLengthError) throw new DownloadLengthMismatchError(error.message);
+      throw error;
+    }
+  }
+
+  async downloadFile<T>(): Promise<T> {
+    throw new Error('updog streams targets itself; tuf-js downloadTarget is not used');
+  }
+}
+
+export interface RepositoryLocation {
+  metadataBaseUrl: string;
+  targetsBaseUrl: string;
+}
+
+function joinUrl(base: string, name: string): string {
+  return `${base.replace(/\/+$/, '')}/${name}`;
+}
+
+/** Turns tuf-js and transport failures into messages that say what to do. */
+function repositoryError(error: unknown, location: RepositoryLocation): unknown {
+  if (error instanceof BrlError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ExpiredMetadataError || /expired/i.test(message)) {
+    return new BrlError(`update repository ${location.metadataBaseUrl} has expired metadata: ${message}`, {
+      hint: 'the repository owner must refresh it (`brl repo refresh`); updates stay blocked until then',
+      exitCode: ExitCode.verifyFailed,
+      code: 'METADATA_EXPIRED',
+      cause: error,
+    });
+  }
+  if (error instanceof DownloadHTTPError) {
+    return new BrlError(`update repository ${location.metadataBaseUrl}: ${message}`, {
+      hint: 'check metadata_base_url in /etc/updog.toml; it must point at <repo>/<variant>/<arch>/',
+      exitCode: ExitCode.network,
+      code: 'METADATA_UNAVAILABLE',
+      cause: error,
+    });
+  }
+  return new BrlError(`update repository ${location.metadataBaseUrl} failed verification: ${message}`, {
+    hint: 'the repository is not signed by the keys this host trusts (/usr/share/updog/root.json), or was tampered with',
+    exitCode: ExitCode.verifyFailed,
+    code: 'METADATA_UNTRUSTED',
+    cause: error,
+  });
+}
+
+export class UpdateRepository {
+  readonly location: RepositoryLocation;
+  readonly #updater: Updater;
+  readonly #transport: TransportOptions;
+  readonly #metadataDir: string;
+
+  private constructor(location: RepositoryLocation, updater: Updater, transport: TransportOptions, metadataDir: string) {
+    this.location = location;
+    this.#updater = updater;
+    this.#transport = transport;
+    this.#metadataDir = metadataDir;
+  }
+
+  /**
+   * Loads and verifies the repository's metadata. tuf-js keeps the verified metadata under the
+   * host's updog state directory, so a rollback to older metadata is refused across runs; the first
+   * run starts from the root baked into the image.
+   */
+  static async load(hostRoot: string, location: RepositoryLocation, transport: TransportOptions): Promise<UpdateRepository> {
+    const paths = hostPaths(hostRoot);
+    await mkdir(paths.tufState, { recursive: true });
+    try {
+      await readFile(join(paths.tufState, 'root.json'));
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      try {
+        await copyFile(paths.trustedRoot, join(paths.tufState, 'root.json'));
+      } catch (copyError) {
+        if (errnoCode(copyError) !== 'ENOENT') throw copyError;
+        throw new BrlError(`no trusted TUF root at ${paths.trustedRoot}`, {
+          hint: 'the image must carry the repository\'s root.json there (variant build option or Infra.toml root_role_url)',
+          exitCode: ExitCode.notFound,
+          code: 'NO_TRUSTED_ROOT',
+        });
+      }
+    }
+    const updater = new Updater({
+      metadataDir: paths.tufState,
+      metadataBaseUrl: location.metadataBaseUrl,
+      targetBaseUrl: location.targetsBaseUrl,
+      fetcher: new UpdogFetcher(transport),
+      config: {
+        maxRootRotations: 1024,
+        rootMaxLength: MIB,
+        timestampMaxLength: MIB,
+        snapshotMaxLength: MIB,
+        targetsMaxLength: 10 * MIB,
+      },
+    });
+    try {
+      await updater.refresh();
+    } catch (error) {
+      throw repositoryError(error, location);
+    }
+    return new UpdateRepository(location, updater, transport, paths.tufState);
+  }
+
+  /** Where tuf-js keeps the verified metadata (root.json, timestamp.json, snapshot.json, targets.json). */
+  get metadataDir(): string {
+    return this.#metadataDir;
+  }
+
+  async targetInfo(name: string): Promise<TargetFile> {
+    const info = await this.#updater.getTargetInfo(name);
+    if (!info) {
+      throw new BrlError(`update repository ${this.location.metadataBaseUrl} has no target ${JSON.stringify(name)}`, {
+        hint: 'the repository is incomplete; republish it with `brl repo build`',
+        exitCode: ExitCode.notFound,
+        code: 'TARGET_NOT_FOUND',
+      });
+    }
+    return info;
+  }
+
+  /** The consistent-snapshot URL of a target: `<targets>/<sha256>.<name>`. */
+  targetUrl(info: TargetFile): string {
+    const sha256 = info.hashes.sha256;
+    if (sha256 === undefined) {
+      throw new BrlError(`target ${info.path} has no sha256 hash in targets.json`, { exitCode: ExitCode.verifyFailed, code: 'TARGET_WITHOUT_SHA256' });
+    }
+    const slash = info.path.lastIndexOf('/');
+    const name = slash < 0 ? `${sha256}.${info.path}` : `${info.path.slice(0, slash + 1)}${sha256}.${info.path.slice(slash + 1)}`;
+    return joinUrl(this.location.targetsBaseUrl, name);
+  }
+
+  /**
+   * The target's bytes as they arrive, never more than its signed length. The SHA-256 is checked
+   * when the last byte is in: a mismatch throws before the generator finishes, so a consumer that
+   * only commits on completion never commits unverified data.
+   */
+  async *streamTarget(name: string): AsyncGenerator<Buffer> {
+    const info = await this.targetInfo(name);
+    const hash = createHash('sha256');
+    let length = 0;
+    try {
+      for await (const chunk of streamBody(this.targetUrl(info), this.#transport, { expectedLength: info.length })) {
+        hash.update(chunk);
+        length += chunk.length;
+        yield chunk;
+      }
+    } catch (error) {
+      if (error instanceof BodyLengthError) throw targetMismatch(name, error.message);
+      if (error instanceof HttpStatusError) {
+        throw new BrlError(`could not download target ${name}: ${error.message}`, { exitCode: ExitCode.network, code: 'TARGET_UNAVAILABLE' });
+      }
+      throw error;
+    }
+    const digest = hash.digest('hex');
+    if (length !== info.length || digest !== info.hashes.sha256) {
+      throw targetMismatch(name, `got ${length} bytes with sha256 ${digest}, signed metadata says ${info.length} bytes with sha256 ${info.hashes.sha256}`);
+    }
+  }
+
+  /** A small target, whole and verified (manifest.json, migrations). */
+  async readTarget(name: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.streamTarget(name)) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+}
+
+function targetMismatch(name: string, detail: string): BrlError {
+  return new BrlError(`target ${name} does not match the signed repository metadata: ${detail}`, {
+    hint: 'the server or a proxy altered the file; nothing was marked bootable. Retry, and report it if it persists',
+    exitCode: ExitCode.verifyFailed,
+    code: 'TARGET_MISMATCH',
+  });
+}

@@ -1,0 +1,262 @@
+// updog's operations: find the update for this host, stage it into the inactive set, activate, revert.
+import { spawn } from 'node:child_process';
+import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { BrlError, ExitCode } from '../core/errors.ts';
+import { readGpt, writeGpt, partitionOffsetBytes, partitionSizeBytes, type GptPartition } from '../image/gpt.ts';
+import { activeSet, findSets, applySignpostCommand, inactiveSetOf, hostDisk, runSignpostCommand, type PartitionSet, type SignpostStatus } from '../signpost/index.ts';
+import {
+  applicableUpdates,
+  chooseUpdate,
+  compareVersions,
+  findMigrations,
+  parseManifest,
+  parseVersion,
+  type HostUpdateState,
+  type Manifest,
+  type Update,
+} from '../update-metadata/index.ts';
+import { loadOsRelease, loadUpdogConfig, updaterArch, type OsRelease, type UpdogConfig } from './config.ts';
+import { defaultTransportOptions, getPrefix, type TransportOptions } from './http.ts';
+import { withUpdogLock } from './lock.ts';
+import { cacheMigrations } from './migrations.ts';
+import { decodeLz4Parallel } from './lz4-parallel.ts';
+import { PartitionWriter, lz4FrameContentSize } from './partition-writer.ts';
+import { UpdateRepository } from './repository.ts';
+import { verifyWrittenSet } from './verity-check.ts';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export const logLevels: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+export interface UpdogOptions {
+  /** Host root directory (`/` on a real host). */
+  root: string;
+  /** OS disk; default the disk the host booted from. */
+  disk?: string;
+  /** `--image`: a specific version. */
+  image?: string;
+  /** `--now` / `--ignore-waves`, ORed with the config's ignore_waves. */
+  ignoreWaves?: boolean;
+  /** Overrides os-release VARIANT_ID. */
+  variant?: string;
+  /** Current time for wave checks (tests); default now. */
+  nowMs?: number;
+  log?: (level: LogLevel, message: string) => void;
+  /** Transport tuning (tests shorten timeouts and back-off). */
+  transport?: Partial<Omit<TransportOptions, 'query' | 'log'>>;
+}
+
+interface HostContext {
+  config: UpdogConfig;
+  osRelease: OsRelease;
+  state: HostUpdateState;
+  query: Record<string, string>;
+  transport: TransportOptions;
+  log: (level: LogLevel, message: string) => void;
+}
+
+async function hostContext(options: UpdogOptions): Promise<HostContext> {
+  const config = await loadUpdogConfig(options.root);
+  const osRelease = await loadOsRelease(options.root);
+  const log = options.log ?? (() => undefined);
+  const query: Record<string, string> = { seed: String(config.seed), version: osRelease.versionId };
+  return {
+    config,
+    osRelease,
+    state: {
+      variant: options.variant ?? osRelease.variantId,
+      arch: updaterArch(),
+      version: osRelease.versionId,
+      seed: config.seed,
+      versionLock: config.versionLock,
+      ignoreWaves: config.ignoreWaves || options.ignoreWaves === true,
+      nowMs: options.nowMs ?? Date.now(),
+    },
+    query,
+    transport: {
+      ...defaultTransportOptions,
+      ...options.transport,
+      query: () => query,
+      log: (level, message) => log(level, message),
+      ...(config.httpsProxy === undefined ? {} : { httpsProxy: config.httpsProxy, noProxy: config.noProxy }),
+    },
+    log,
+  };
+}
+
+async function loadRepositoryAndManifest(options: UpdogOptions, host: HostContext): Promise<{ repository: UpdateRepository; manifest: Manifest }> {
+  const repository = await UpdateRepository.load(options.root, {
+    metadataBaseUrl: host.config.metadataBaseUrl,
+    targetsBaseUrl: host.config.targetsBaseUrl,
+  }, host.transport);
+  const manifest = parseManifest((await repository.readTarget('manifest.json')).toString('utf8'), `${host.config.metadataBaseUrl} manifest.json`);
+  checkManifestCoversHost(manifest, host.state);
+  return { repository, manifest };
+}
+
+/** An unknown variant or an arch the repository does not publish is a configuration mistake, not "no update". */
+function checkManifestCoversHost(manifest: Manifest, state: HostUpdateState): void {
+  const forVariant = manifest.updates.filter((update) => update.variant === state.variant);
+  if (forVariant.length === 0) {
+    const variants = [...new Set(manifest.updates.map((update) => update.variant))].sort();
+    throw new BrlError(`the update repository has no releases of variant ${state.variant} (it has: ${variants.join(', ') || 'none'})`, {
+      hint: 'metadata_base_url in /etc/updog.toml must point at this variant\'s repository (…/<variant>/<arch>/)',
+      exitCode: ExitCode.notFound,
+      code: 'UNKNOWN_VARIANT',
+    });
+  }
+  if (!forVariant.some((update) => update.arch === state.arch)) {
+    const arches = [...new Set(forVariant.map((update) => update.arch))].sort();
+    throw new BrlError(`the update repository publishes ${state.variant} for ${arches.join(', ')} only, not for this host's ${state.arch}`, {
+      hint: 'metadata_base_url in /etc/updog.toml must point at the repository for this architecture',
+      exitCode: ExitCode.notFound,
+      code: 'WRONG_ARCH',
+    });
+  }
+}
+
+/** `check-update`: the update this host would take (undefined: none), or with `all` every applicable one. */
+export async function checkUpdate(options: UpdogOptions): Promise<{ chosen: Update | undefined; applicable: Update[] }> {
+  const host = await hostContext(options);
+  const { manifest } = await loadRepositoryAndManifest(options, host);
+  return { chosen: chooseUpdate(manifest, host.state, options.image), applicable: applicableUpdates(manifest, host.state) };
+}
+
+export interface UpdateResult {
+  status: 'up-to-date' | 'staged' | 'activated';
+  update?: Update;
+  /** Migration targets cached for the next boot (manifest.json included). */
+  migrations?: string[];
+  signpost?: SignpostStatus;
+  bytesWritten?: { root: number; boot: number; hash: number };
+}
+
+function partitionPlace(partition: GptPartition): { offset: number; size: number } {
+  return { offset: partitionOffsetBytes(partition), size: partitionSizeBytes(partition) };
+}
+
+/** Refuses, before anything is written, a disk whose inactive set cannot take an update. */
+function checkDiskLayout(disk: string, active: PartitionSet, inactive: PartitionSet): void {
+  for (const role of ['boot', 'root', 'hash'] as const) {
+    const activeSize = partitionSizeBytes(active[role]);
+    const inactiveSize = partitionSizeBytes(inactive[role]);
+    if (activeSize !== inactiveSize) {
+      throw new BrlError(`${disk}: ${role.toUpperCase()}-${inactive.label} is ${inactiveSize} bytes but ${role.toUpperCase()}-${active.label} is ${activeSize}; this is not a Bottlerocket A/B layout updog can update`, {
+        hint: 'in-place updates need both sets laid out alike (brl image layout); reinstall from a brl disk image',
+        exitCode: ExitCode.badInput,
+        code: 'UNSUPPORTED_LAYOUT',
+      });
+    }
+  }
+}
+
+/** Reads the first bytes of each image target to refuse images that cannot fit, before the disk is touched. */
+async function checkImagesFit(repository: UpdateRepository, update: Update, inactive: PartitionSet, transport: TransportOptions): Promise<void> {
+  for (const role of ['root', 'boot', 'hash'] as const) {
+    const info = await repository.targetInfo(update.images[role]);
+    const partitionSize = partitionSizeBytes(inactive[role]);
+    const contentSize = lz4FrameContentSize(await getPrefix(repository.targetUrl(info), transport, 15));
+    if (contentSize !== undefined && contentSize > partitionSize) {
+      throw new BrlError(`${update.images[role]} unpacks to ${contentSize} bytes but ${role.toUpperCase()}-${inactive.label} holds ${partitionSize}; this disk is too small for ${update.version}`, {
+        hint: 'the release was built for a larger os-image-size-gib than this host\'s disk',
+        exitCode: ExitCode.conflict,
+        code: 'PARTITION_TOO_SMALL',
+      });
+    }
+  }
+}
+
+/** Streams one image target through the LZ4 decoder into its partition; returns the bytes written. */
+async function writeImage(repository: UpdateRepository, name: string, handle: FileHandle, partition: GptPartition, label: string): Promise<number> {
+  const { offset, size } = partitionPlace(partition);
+  const writer = new PartitionWriter(handle, offset, size, label);
+  const { length } = await repository.targetInfo(name);
+  // One decoding thread per core, but none beyond the main thread for images of a few blocks.
+  const decoders = length < 16 * 1024 * 1024 ? 1 : availableParallelism();
+  for await (const block of decodeLz4Parallel(repository.streamTarget(name), { decoders })) await writer.write(block);
+  await writer.finish();
+  return writer.bytesWritten;
+}
+
+/**
+ * `update` / `update-image`: choose, cache migrations, clear the inactive set, stream the three
+ * images into it, verify the root against the new grub.cfg, mark it valid, and (activate) flip
+ * the boot flags. Any failure leaves the inactive set cleared, so it can never be booted half-written.
+ */
+export async function applyUpdate(options: UpdogOptions & { activate: boolean }): Promise<UpdateResult> {
+  return withUpdogLock(options.root, () => applyUpdateLocked(options));
+}
+
+async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }): Promise<UpdateResult> {
+  const host = await hostContext(options);
+  const { repository, manifest } = await loadRepositoryAndManifest(options, host);
+  const update = chooseUpdate(manifest, host.state, options.image);
+  if (!update) return { status: 'up-to-date' };
+  host.log('info', `Starting update to ${update.version}`);
+  host.query.target = update.version;
+
+  const disk = await hostDisk(options);
+  const { table } = await readGpt(disk);
+  const sets = findSets(table, disk);
+  const active = await activeSet(options.root, sets, disk);
+  const inactive = inactiveSetOf(sets, active, disk);
+  checkDiskLayout(disk, active, inactive);
+  await checkImagesFit(repository, update, inactive, host.transport);
+
+  const running = parseVersion(host.state.version, 'VERSION_ID');
+  const target = parseVersion(update.version, 'update version');
+  const [low, high] = compareVersions(running, target) <= 0 ? [host.state.version, update.version] : [update.version, host.state.version];
+  const migrationNames = [...findMigrations(manifest, low, high), 'manifest.json'];
+  host.query.migrations = migrationNames.join(',');
+  await cacheMigrations(options.root, repository, host.transport, migrationNames);
+  host.log('debug', `cached ${migrationNames.length} migration targets`);
+
+  await writeGpt(disk, applySignpostCommand(table, 'clear-inactive', active.label, disk));
+  const handle = await open(disk, 'r+');
+  let bytesWritten: UpdateResult['bytesWritten'];
+  try {
+    const timed = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      const result = await action();
+      host.log('debug', `${what} took ${Math.round(performance.now() - started)} ms (RSS ${Math.round(process.memoryUsage.rss() / 1048576)} MiB)`);
+      return result;
+    };
+    const write = (role: 'root' | 'boot' | 'hash'): Promise<number> =>
+      timed(`writing ${update.images[role]} to ${role.toUpperCase()}-${inactive.label}`,
+        () => writeImage(repository, update.images[role], handle, inactive[role], `${role.toUpperCase()}-${inactive.label}`));
+    const root = await write('root');
+    const boot = await write('boot');
+    const hash = await write('hash');
+    bytesWritten = { root, boot, hash };
+    await timed('verifying the written set against grub.cfg', () =>
+      verifyWrittenSet(disk, handle, { boot: partitionPlace(inactive.boot), root: partitionPlace(inactive.root), hash: partitionPlace(inactive.hash) }));
+  } finally {
+    await handle.close();
+  }
+  let status = await runSignpostCommand(options, 'mark-inactive-valid');
+  if (options.activate) status = await runSignpostCommand(options, 'upgrade-to-inactive');
+  return { status: options.activate ? 'activated' : 'staged', update, migrations: migrationNames, signpost: status, bytesWritten };
+}
+
+/** `update-apply`: boot the staged set next. */
+export async function applyStagedUpdate(options: Pick<UpdogOptions, 'root' | 'disk'>): Promise<SignpostStatus> {
+  return withUpdogLock(options.root, () => runSignpostCommand(options, 'upgrade-to-inactive'));
+}
+
+/** `update-revert`: undo `update-apply` before rebooting. */
+export async function revertUpdate(options: Pick<UpdogOptions, 'root' | 'disk'>): Promise<SignpostStatus> {
+  return withUpdogLock(options.root, () => runSignpostCommand(options, 'cancel-upgrade'));
+}
+
+/**
+ * Runs the reboot command (default `shutdown -r`; `UPDOG_REBOOT_COMMAND` overrides it, e.g.
+ * for tests). SIGTERM is ignored from here on so the shutdown cannot kill updog mid-way.
+ */
+export async function reboot(command = process.env.UPDOG_REBOOT_COMMAND ?? 'shutdown -r'): Promise<void> {
+  process.on('SIGTERM', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit' });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new BrlError(`reboot command "${command}" exited with ${code}`, { exitCode: ExitCode.failure, code: 'REBOOT_FAILED' }))));
+  });
+}

@@ -1,0 +1,90 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readGpt } from '../../src/lib/image/gpt.ts';
+import { gptprioNext } from '../../src/lib/signpost/index.ts';
+import { repoDir } from '../helpers/cli.ts';
+import { activeSetBytes, buildRelease, makeHost, startRepository } from '../lib/updog/fixtures.ts';
+
+interface Run {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  /** From "Starting update to" to exit. */
+  updateMs: number;
+}
+
+/** Runs updog and SIGKILLs it `killAfterMs` after it announces the update (clear, write, verify, flag flips follow). */
+function runUpdog(args: string[], killAfterMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(join(repoDir, 'bin', 'updog'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let timer: NodeJS.Timeout | undefined;
+    let started = 0;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (timer === undefined && stderr.includes('Starting update to')) {
+        started = performance.now();
+        timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      }
+    });
+    child.on('exit', (exitCode, signal) => {
+      clearTimeout(timer);
+      resolve({ exitCode, signal, stderr, updateMs: performance.now() - started });
+    });
+  });
+}
+
+test('SIGKILL at 20 random points of an update never changes the active set, and GRUB still boots A unless B is complete', async (t) => {
+  const release = await buildRelease('1.1.0');
+  const repo = await startRepository([release], {}, { '(1.0.0, 1.1.0)': [] });
+  t.teardown(() => repo.server.close());
+  const rootPath = repo.targetPath(release.names.root);
+  // Pseudo-random but repeatable kill points spread over the update (caching, clear, writes, verify, flag flips).
+  let state = 20_261_125;
+  const random = (): number => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  // One uninterrupted update shows how long the window is on this machine right now.
+  const calibration = await makeHost(repo, '1.0.0');
+  const slow = { kind: 'slow-body', ms: 4, chunkBytes: 32 * 1024 } as const;
+  // The size pre-check and the write each read the root target; both go slowly.
+  repo.server.addFaults(rootPath, slow, slow);
+  const full = await runUpdog(['update', '--root', calibration.root, '--disk', calibration.disk], 60_000);
+  t.is(full.exitCode, 0, full.stderr);
+  await rm(calibration.dir, { recursive: true, force: true });
+  const outcomes = { killed: 0, completed: 0, bootedB: 0 };
+  for (let run = 0; run < 20; run++) {
+    const host = await makeHost(repo, '1.0.0');
+    const before = await activeSetBytes(host.disk);
+    // Slow the root image down so kills land inside the write too.
+    repo.server.addFaults(rootPath, slow, slow);
+    const killAfterMs = Math.floor(random() * full.updateMs * 0.9);
+    const result = await runUpdog(['update', '--root', host.root, '--disk', host.disk], killAfterMs);
+    if (result.signal === 'SIGKILL') {
+      outcomes.killed += 1;
+    } else {
+      t.is(result.exitCode, 0, result.stderr);
+      outcomes.completed += 1;
+    }
+    t.is(await activeSetBytes(host.disk), before, `run ${run}: set A changed (killed after ${killAfterMs} ms)`);
+    const { table, problems, primary, backup } = await readGpt(host.disk);
+    // A kill between the two GPT copies leaves them different but each intact; readers use the primary.
+    t.true(primary.valid && backup.valid, `run ${run}: ${problems.join('; ')}`);
+    t.deepEqual(problems.filter((problem) => problem !== 'primary and backup entry arrays differ'), [], `run ${run}`);
+    const boot = gptprioNext(table, host.disk);
+    if (boot.booted.label === 'B') {
+      outcomes.bootedB += 1;
+      // B may only be chosen once it is complete: its root is exactly the release's.
+      const rootB = table.partitions.find((p) => p.name === 'BOTTLEROCKET-ROOT-B')!;
+      const disk = await readFile(host.disk);
+      const offset = Number(rootB.firstLba) * 512;
+      t.true(disk.subarray(offset, offset + release.root.length).equals(release.root), `run ${run}: B chosen but incomplete`);
+    }
+    await rm(host.dir, { recursive: true, force: true });
+  }
+  t.log(`update window ${Math.round(full.updateMs)} ms; killed ${outcomes.killed}, completed ${outcomes.completed}, GRUB would boot B after ${outcomes.bootedB}`);
+  t.true(outcomes.killed >= 12, 'most runs were interrupted');
+});

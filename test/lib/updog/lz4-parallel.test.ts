@@ -1,0 +1,94 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeLz4Parallel } from '../../../src/lib/updog/lz4-parallel.ts';
+import { BrlError } from '../../../src/lib/core/errors.ts';
+import { scratchDir } from '../signpost/fixtures.ts';
+
+/** 9 MiB that compresses like an OS image: runs of random bytes, text and zeros. */
+function content(): Buffer {
+  const parts: Buffer[] = [];
+  let state = 7;
+  for (let index = 0; index < 36; index++) {
+    const piece = Buffer.alloc(256 * 1024);
+    if (index % 3 === 0) for (let at = 0; at < piece.length; at++) piece[at] = (state = (state * 1_103_515_245 + 12_345) >>> 0) >>> 24;
+    else if (index % 3 === 1) piece.write('the quick brown fox jumps over the lazy dog; '.repeat(6000));
+    parts.push(piece);
+  }
+  return Buffer.concat(parts);
+}
+
+const data = content();
+let dir: string;
+test.before(async () => {
+  dir = await scratchDir('brl-lz4p-');
+  await writeFile(join(dir, 'data'), data);
+});
+
+function lz4(args: string[]): Buffer {
+  return execFileSync('lz4', ['-q', '-c', ...args, join(dir, 'data')], { maxBuffer: 1 << 28 });
+}
+
+/** Feeds `compressed` in uneven chunks (1 byte to 100 KiB), like a network would. */
+async function* chunks(compressed: Buffer): AsyncGenerator<Buffer> {
+  let at = 0;
+  let size = 1;
+  while (at < compressed.length) {
+    yield compressed.subarray(at, at + size);
+    at += size;
+    size = (size * 7 + 13) % 100_000 + 1;
+  }
+}
+
+async function decode(compressed: Buffer, decoders?: number): Promise<Buffer> {
+  const hash = createHash('sha256');
+  let length = 0;
+  // Copy nothing: each buffer is only valid until the next is requested, so hash it right away.
+  for await (const block of decodeLz4Parallel(chunks(compressed), decoders === undefined ? {} : { decoders })) {
+    hash.update(block);
+    length += block.length;
+  }
+  return Buffer.from(`${length}:${hash.digest('hex')}`);
+}
+
+const expected = Buffer.from(`${data.length}:${createHash('sha256').update(data).digest('hex')}`);
+
+for (const [name, args] of [
+  ['lz4 -9 defaults (4 MiB independent blocks)', ['-9']],
+  ['64 KiB blocks with block checksums', ['-1', '-B4', '-BX']],
+  ['a declared content size', ['-9', '--content-size']],
+  ['linked blocks (sequential fallback)', ['-1', '-BD']],
+  ['no content checksum', ['-1', '--no-frame-crc']],
+] as const) {
+  test(`decodes ${name} exactly like lz4 -d`, async (t) => {
+    t.deepEqual(await decode(lz4([...args])), expected);
+    t.deepEqual(await decode(lz4([...args]), 3), expected);
+  });
+}
+
+test('decodes concatenated frames with a skippable frame between them on the main thread alone', async (t) => {
+  const skippable = Buffer.alloc(8 + 5);
+  skippable.writeUInt32LE(0x184d2a53, 0);
+  skippable.writeUInt32LE(5, 4);
+  const one = lz4(['-1', '-B5']);
+  const twice = await decode(Buffer.concat([one, skippable, one]), 1);
+  t.is(twice.toString().split(':')[0], String(data.length * 2));
+});
+
+test('a corrupted block, a truncated stream and a wrong content size are refused', async (t) => {
+  const good = lz4(['-1', '-B4', '-BX']);
+  const flipped = Buffer.from(good);
+  flipped[good.length >> 1] = flipped[good.length >> 1]! ^ 0x55;
+  await t.throwsAsync(decode(flipped), { instanceOf: BrlError, message: /LZ4 stream is corrupt/ });
+  await t.throwsAsync(decode(good.subarray(0, good.length - 1000)), { message: /stream ends inside a block/ });
+  const sized = lz4(['-1', '--content-size']);
+  const wrongSize = Buffer.from(sized);
+  wrongSize.writeBigUInt64LE(BigInt(data.length + 1), 6);
+  // The header checksum covers the size field, so fix it up the way a bad encoder would.
+  const { xxhash32 } = await import('../../../src/lib/image/xxhash32.ts');
+  wrongSize[14] = (xxhash32(wrongSize.subarray(4, 14)) >>> 8) & 0xff;
+  await t.throwsAsync(decode(wrongSize), { message: /declares \d+ bytes of content but decodes to \d+/ });
+  await t.throwsAsync(decode(Buffer.from('not lz4 at all')), { message: /bad frame magic/ });
+});
