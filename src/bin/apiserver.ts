@@ -1,0 +1,75 @@
+// apiserver: serves the host API on a Unix socket until SIGTERM/SIGINT; no oclif, no AWS SDK.
+import { parseArgs } from 'node:util';
+import { dirname } from 'node:path';
+import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
+import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
+
+const USAGE = `Usage: apiserver [--root DIR] [--datastore-path PATH] [--socket-path PATH] [--socket-gid GID]
+                 [--updog COMMAND] [--max-body-bytes N] [--log-level LEVEL]
+
+  --root DIR              host root the fixed paths live under (default /)
+  --datastore-path PATH   the datastore's 'current' link (default <root>/var/lib/bottlerocket/datastore/current)
+  --socket-path PATH      API socket (default <root>/run/api.sock)
+  --socket-gid GID        group owning the socket (mode 0660)
+  --updog COMMAND         updog program for update actions (default updog)
+  --max-body-bytes N      larger request bodies get 413 (default 1048576)
+  --log-level LEVEL       accepted for compatibility with upstream unit files
+`;
+
+function usage(message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      root: { type: 'string', default: '/' },
+      'datastore-path': { type: 'string' },
+      'socket-path': { type: 'string' },
+      'socket-gid': { type: 'string' },
+      updog: { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (error) {
+  usage((error as Error).message);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const integer = (name: string, text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) usage(`--${name} must be a non-negative integer, got '${text}'`);
+  return Number(text);
+};
+
+try {
+  const datastorePath = values['datastore-path'];
+  const socketGid = integer('socket-gid', values['socket-gid']);
+  const maxBodyBytes = integer('max-body-bytes', values['max-body-bytes']);
+  const server = await ApiServer.start({
+    root: values.root,
+    ...(datastorePath === undefined ? {} : { datastoreBase: dirname(datastorePath) }),
+    ...(values['socket-path'] === undefined ? {} : { socketPath: values['socket-path'] }),
+    ...(socketGid === undefined ? {} : { socketGid }),
+    ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+    ...(values.updog === undefined ? {} : { updogCommand: values.updog.split(' ') }),
+  });
+  process.stderr.write(`apiserver listening on ${server.socketPath}\n`);
+  const stop = (): void => {
+    void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+} catch (error) {
+  if (error instanceof DatastoreIntegrityError || error instanceof SocketInUseError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}

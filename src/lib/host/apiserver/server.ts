@@ -1,0 +1,216 @@
+// The apiserver: HTTP/1.1 on a Unix socket (mode 0660, the API group), serving the route table.
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { errnoCode } from '../../core/errors.ts';
+import { Datastore } from '../datastore/store.ts';
+import { hostPaths } from '../paths.ts';
+import { readOsInfo, type OsInfo } from '../os-release.ts';
+import { ApplyRunner } from '../render/runner.ts';
+import { SettingsModel } from '../settings/model.ts';
+import { HttpError, parseQuery, readBody, type Reply } from './http.ts';
+import { ROUTES, type Method, type RouteContext } from './routes.ts';
+import { UpdateController } from './updates.ts';
+
+export interface ApiServerOptions {
+  root: string;
+  /** Default `<root>/run/api.sock`. */
+  socketPath?: string;
+  /** Group owning the socket (upstream: 274, `api`); unchanged when absent. */
+  socketGid?: number;
+  /** Default `<root>/var/lib/bottlerocket/datastore` (the directory holding `current`). */
+  datastoreBase?: string;
+  /** Request bodies above this many bytes get 413. */
+  maxBodyBytes?: number;
+  updogCommand?: readonly string[];
+  rebootCommand?: readonly string[];
+  /** Log lines (requests failing with 5xx); stderr by default. */
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const CACHE_LIMIT = 256;
+
+export class ApiServer {
+  private readonly cache = new Map<string, { generation: number; body: string }>();
+  readonly socketPath: string;
+  readonly context: RouteContext;
+  private readonly server: Server;
+  private readonly maxBodyBytes: number;
+  private readonly log: (line: string) => void;
+
+  private constructor(
+    socketPath: string,
+    context: RouteContext,
+    server: Server,
+    maxBodyBytes: number,
+    log: (line: string) => void,
+  ) {
+    this.socketPath = socketPath;
+    this.context = context;
+    this.server = server;
+    this.maxBodyBytes = maxBodyBytes;
+    this.log = log;
+  }
+
+  get store(): Datastore {
+    return this.context.store;
+  }
+
+  get applier(): ApplyRunner {
+    return this.context.applier;
+  }
+
+  get updates(): UpdateController {
+    return this.context.updates;
+  }
+
+  static async start(options: ApiServerOptions): Promise<ApiServer> {
+    const paths = hostPaths(options.root);
+    const model = await SettingsModel.load(paths.root);
+    const store = await Datastore.open(options.datastoreBase ?? paths.datastoreBase, {
+      validateCommit: (settings) => model.checkCommitted(settings),
+    });
+    let osCache: OsInfo | undefined;
+    const os = async (): Promise<OsInfo> => (osCache ??= await readOsInfo(paths.osRelease));
+    const context: RouteContext = {
+      store,
+      model,
+      root: paths.root,
+      os,
+      applier: new ApplyRunner(store, paths.root, async () => ({ ...(await os()) })),
+      updates: new UpdateController({
+        root: paths.root,
+        statusPath: paths.updateStatus,
+        configPath: paths.updateConfig,
+        updogCommand: options.updogCommand ?? ['updog'],
+        os,
+      }),
+      rebootCommand: options.rebootCommand ?? ['/bin/systemctl', 'reboot', '--check-inhibitors=yes'],
+    };
+    const socketPath = options.socketPath ?? paths.socket;
+    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    const server = createServer({ keepAlive: true });
+    const api = new ApiServer(socketPath, context, server, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
+    server.on('request', (request, response) => void api.handle(request, response));
+    await mkdir(dirname(socketPath), { recursive: true });
+    await removeStaleSocket(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(socketPath, 0o660);
+    if (options.socketGid !== undefined) await chown(socketPath, process.getuid?.() ?? 0, options.socketGid);
+    notifySystemd();
+    return api;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await this.applier.idle();
+    await this.store.settle();
+    await this.updates.settled();
+    await unlink(this.socketPath).catch(() => undefined);
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    let reply: Reply;
+    let headers: Record<string, string> = {};
+    try {
+      reply = await this.dispatch(request);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        reply = { status: error.status, text: error.message };
+        headers = error.headers;
+      } else {
+        this.log(`${request.method} ${request.url}: ${(error as Error).stack ?? String(error)}`);
+        reply = { status: 500, text: (error as Error).message };
+      }
+      request.resume();
+    }
+    if (reply.json !== undefined || reply.jsonText !== undefined) {
+      const body = reply.jsonText ?? JSON.stringify(reply.json);
+      response.writeHead(reply.status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      response.end(body);
+    } else if (reply.text !== undefined) {
+      const type = reply.contentType ?? 'text/plain; charset=utf-8';
+      response.writeHead(reply.status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(reply.text) });
+      response.end(reply.text);
+    } else {
+      response.writeHead(reply.status, headers);
+      response.end();
+    }
+  }
+
+  private async dispatch(request: IncomingMessage): Promise<Reply> {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const methods = ROUTES[url.pathname];
+    if (!methods) throw new HttpError(404, `Not found: ${url.pathname}`);
+    const route = methods[request.method as Method];
+    if (!route) {
+      throw new HttpError(405, `Method ${request.method} is not allowed on ${url.pathname}`, {
+        allow: Object.keys(methods).join(', '),
+      });
+    }
+    const cacheKey = `${url.pathname}${url.search}`;
+    if (route.cacheable) {
+      const cached = this.cache.get(cacheKey);
+      if (cached && cached.generation === this.store.generation) return { status: 200, jsonText: cached.body };
+    }
+    const generation = this.store.generation;
+    const reply = await route.handler(this.context, {
+      query: parseQuery(url.searchParams),
+      body: () => readBody(request, this.maxBodyBytes),
+    });
+    if (route.cacheable && reply.status === 200 && reply.json !== undefined && generation === this.store.generation) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      const body = JSON.stringify(reply.json);
+      this.cache.set(cacheKey, { generation, body });
+      return { status: 200, jsonText: body };
+    }
+    return reply;
+  }
+}
+
+/**
+ * A socket file left by a dead server is removed; a live one means another apiserver owns this
+ * datastore, and two writers would defeat the commit lock, so that is refused.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const stats = await lstat(path);
+    if (!stats.isSocket()) return;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw new SocketInUseError(`another apiserver is already listening on ${path}`);
+  await unlink(path);
+}
+
+export class SocketInUseError extends Error {
+  override readonly name = 'SocketInUseError';
+}
+
+/** `Type=notify` units wait for READY=1; outside systemd there is no NOTIFY_SOCKET and nothing to do. */
+function notifySystemd(): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const child = spawn('systemd-notify', ['--ready'], { stdio: 'ignore' });
+  child.on('error', () => undefined);
+}

@@ -1,0 +1,49 @@
+// An in-process readers/writer lock: many readers, or one writer, in arrival order.
+
+export class ReadWriteLock {
+  private readers = 0;
+  private writer = false;
+  private readonly waiting: { write: boolean; grant: () => void }[] = [];
+
+  async read<T>(work: () => Promise<T>): Promise<T> {
+    await this.acquire(false);
+    try {
+      return await work();
+    } finally {
+      this.readers -= 1;
+      this.pump();
+    }
+  }
+
+  async write<T>(work: () => Promise<T>): Promise<T> {
+    await this.acquire(true);
+    try {
+      return await work();
+    } finally {
+      this.writer = false;
+      this.pump();
+    }
+  }
+
+  private acquire(write: boolean): Promise<void> {
+    return new Promise((grant) => {
+      this.waiting.push({ write, grant });
+      this.pump();
+    });
+  }
+
+  /** Grants waiters in order; a waiting writer blocks later readers so writers never starve. */
+  private pump(): void {
+    while (this.waiting.length > 0 && !this.writer) {
+      const next = this.waiting[0] as { write: boolean; grant: () => void };
+      if (next.write) {
+        if (this.readers > 0) return;
+        this.writer = true;
+      } else {
+        this.readers += 1;
+      }
+      this.waiting.shift();
+      next.grant();
+    }
+  }
+}
