@@ -13,7 +13,7 @@ import { cacheKey, changedInputs, collectInputs, listLocalSources, sha256File } 
 import { dependencyClosure, resolveBuildGraph, type BuildGraph } from './graph.ts';
 import { acquireLock } from './lock.ts';
 import { checkHardening, describeFindings, type HardeningReport, type PayloadFile } from './hardening.ts';
-import { buildArches, crossCompiler, crossTriple, readSourceStamp, renderMacroFile, sandboxBuildDir, specMacros, type BuildArch, type SourceStamp } from './macros.ts';
+import { buildArches, crossCompiler, crossTriple, readSourceStamp, renderMacroFile, sandboxBuildDir, sandboxSourcesDir, specMacros, type BuildArch, type SourceStamp } from './macros.ts';
 import { loadAllPackages, type PackageDefinition } from './manifest.ts';
 import { lockPath, logPath, outputsIntact, readBuildRecord, replaceOutputs, rpmsDir, workRoot, type BuildRecord } from './outputs.ts';
 import { installIntoSysroot, isRegularFile, listPayload } from './rpm.ts';
@@ -228,11 +228,19 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
     const dependencyTree = join(work, 'sysroot', crossTriple(arch));
     await mkdir(join(dependencyTree, 'sys-root'), { recursive: true });
 
+    // Source groups are bound read-only where the spec finds them; their mount points are made here.
+    const sourceGroups = definition.sourceGroups ?? [];
+    for (const group of sourceGroups) await mkdir(join(work, 'sources', group), { recursive: true });
+    if (sourceGroups.length > 0) await note(`source groups: ${sourceGroups.join(', ')} (at ${sandboxSourcesDir})`);
+
     report('rpmbuild');
     const exitCode = await runSandboxed(
       {
         buildDir: work,
-        readOnlyBinds: [{ source: dependencyTree, target: `/${crossTriple(arch)}` }],
+        readOnlyBinds: [
+          { source: dependencyTree, target: `/${crossTriple(arch)}` },
+          ...sourceGroups.map((group) => ({ source: join(projectDir, group), target: `${sandboxSourcesDir}/${group}` })),
+        ],
         env: { SOURCE_DATE_EPOCH: String(context.stamp.sourceDateEpoch) },
         logFd: logHandle.fd,
       },
@@ -240,6 +248,7 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
         'rpmbuild', '-bb', '--noclean',
         '--target', arch,
         '--define', `dist ${context.stamp.dist}`,
+        ...(sourceGroups.length > 0 ? ['--define', `_cross_sourcesdir ${sandboxSourcesDir}`] : []),
         `${sandboxBuildDir}/SPECS/${basename(definition.specPath)}`,
       ],
     );

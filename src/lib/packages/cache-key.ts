@@ -1,9 +1,10 @@
 // The content-addressed build cache key: what a package's RPMs depend on, hashed.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 import { brlInstallDir } from '../core/paths.ts';
 import type { PackageDefinition } from './manifest.ts';
 import type { BuildArch } from './macros.ts';
@@ -26,6 +27,11 @@ export interface CacheInputs {
   externalFiles: Record<string, string>;
   /** Every package installed in the sysroot (the build-dependency closure) → its RPM file names → sha256. */
   buildDependencies: Record<string, Record<string, string>>;
+  /**
+   * Source groups: project-relative directory → sha256 of its tree listing. Absent when the
+   * package has none, so the keys of packages without source groups are what they always were.
+   */
+  sourceGroups?: Record<string, string>;
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
@@ -106,6 +112,57 @@ export async function listLocalSources(definition: PackageDefinition): Promise<s
   return found.sort();
 }
 
+/**
+ * sha256 over a source group's tree exactly as the build sees it through a read-only bind:
+ * every entry's relative path and kind, a regular file's executable bit and sha256, a symlink's
+ * target text (not followed: a link leaving the group shows nothing in the sandbox either).
+ * Dotfiles count too, since the build can read them.
+ */
+export async function sourceGroupDigest(dir: string): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (current: string): Promise<void> => {
+    const entries = (await readdir(current, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const path = join(current, entry.name);
+      const rel = relative(dir, path).split(sep).join('/');
+      if (entry.isDirectory()) {
+        lines.push(`d ${rel}`);
+        await walk(path);
+      } else if (entry.isSymbolicLink()) {
+        lines.push(`l ${rel} ${await readlink(path)}`);
+      } else if (entry.isFile()) {
+        const executable = ((await stat(path)).mode & 0o111) !== 0;
+        lines.push(`${executable ? 'x' : 'f'} ${rel} ${await sha256File(path)}`);
+      }
+    }
+  };
+  await walk(dir);
+  return sha256Hex(lines.join('\n'));
+}
+
+/** Digests of a package's source groups, or undefined when it has none. */
+export async function collectSourceGroups(definition: PackageDefinition, projectDir: string): Promise<Record<string, string> | undefined> {
+  const groups = definition.sourceGroups ?? [];
+  if (groups.length === 0) return undefined;
+  const digests: Record<string, string> = {};
+  for (const group of groups) {
+    const dir = join(projectDir, group);
+    const stats = await stat(dir).catch((error: unknown) => {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (stats === undefined || !stats.isDirectory()) {
+      throw new BrlError(`${definition.manifestPath}: source-groups: "${group}" is not a directory in ${projectDir}`, {
+        hint: stats === undefined && group.startsWith('node_modules/') ? 'run npm ci to install the npm dependencies' : 'list directories of the project, relative to its root',
+        exitCode: ExitCode.notFound,
+        code: 'MISSING_SOURCE_GROUP',
+      });
+    }
+    digests[group] = await sourceGroupDigest(dir);
+  }
+  return digests;
+}
+
 export interface InputContext {
   arch: BuildArch;
   toolchain: string;
@@ -115,6 +172,8 @@ export interface InputContext {
 }
 
 export async function collectInputs(definition: PackageDefinition, context: InputContext): Promise<CacheInputs> {
+  // `<project>/packages-specs/<name>`: source groups are relative to the project.
+  const sourceGroups = await collectSourceGroups(definition, resolve(definition.dir, '..', '..'));
   const localSources: Record<string, string> = {};
   for (const rel of await listLocalSources(definition)) localSources[rel] = await sha256File(join(definition.dir, rel));
   const manifest = await readFile(definition.manifestPath).catch(() => undefined);
@@ -128,5 +187,6 @@ export async function collectInputs(definition: PackageDefinition, context: Inpu
     localSources,
     externalFiles: Object.fromEntries(definition.externalFiles.map((file) => [file.fileName, file.sha512])),
     buildDependencies: context.dependencyRpms,
+    ...(sourceGroups === undefined ? {} : { sourceGroups }),
   };
 }

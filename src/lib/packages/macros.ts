@@ -9,6 +9,12 @@ export type BuildArch = (typeof buildArches)[number];
 
 /** Where the build directory appears inside the sandbox: fixed, so no random path leaks into outputs. */
 export const sandboxBuildDir = '/tmp/brl-build';
+/**
+ * Where a package's source groups appear (read-only) inside the sandbox: `%{_cross_sourcesdir}/<group>`.
+ * Defined on rpmbuild's command line only for packages with source groups, so the macro file (and
+ * with it every other package's cache key) is unchanged.
+ */
+export const sandboxSourcesDir = `${sandboxBuildDir}/sources`;
 /** The rpm root that build dependencies are installed into, inside the build directory. */
 export const sandboxDependencyRoot = `${sandboxBuildDir}/sysroot`;
 

@@ -50,9 +50,15 @@ export interface PackageDefinition {
   /** Other packages whose RPMs must be installed in the build sysroot. */
   buildDependencies: string[];
   hardeningExceptions: HardeningException[];
+  /**
+   * First-party source directories (Bottlerocket's `source-groups`), relative to the project
+   * directory: their content is in the cache key and the build sees them read-only under
+   * `%{_cross_sourcesdir}/<group>`. Optional, so hand-built definitions may leave it out.
+   */
+  sourceGroups?: string[];
 }
 
-const topLevelKeys = ['build-dependencies', 'external-files', 'hardening-exceptions'];
+const topLevelKeys = ['build-dependencies', 'external-files', 'hardening-exceptions', 'source-groups'];
 const externalFileKeys = ['url', 'sha512', 'path', 'force-upstream'];
 const hardeningKeys = ['file', 'checks', 'reason'];
 
@@ -113,7 +119,25 @@ export function parsePackageManifest(doc: TomlDocument, name: string, dir: strin
     }
     return { file, checks: checks as HardeningCheck[], reason };
   });
-  return { name, dir, specPath, manifestPath: doc.path, externalFiles, buildDependencies, hardeningExceptions };
+  const sourceGroups = readSourceGroups(doc);
+  return { name, dir, specPath, manifestPath: doc.path, externalFiles, buildDependencies, hardeningExceptions, sourceGroups };
+}
+
+/** Project-relative directories in normal form (`src/lib`), none inside another; sorted. */
+function readSourceGroups(doc: TomlDocument): string[] {
+  const groups = readStringArray(doc, doc.data, 'source-groups') ?? [];
+  for (const group of groups) {
+    const segments = group.split('/');
+    if (group === '' || group.startsWith('/') || segments.some((segment) => segment === '' || segment === '.' || segment === '..') || group.includes('\\')) {
+      throw tomlKeyError(doc, 'source-groups', `"${group}" must be a directory inside the project, written like "src/lib" (no "..", ".", leading or doubled "/")`);
+    }
+  }
+  const sorted = [...new Set(groups)].sort();
+  for (const group of sorted) {
+    const outer = sorted.find((other) => other !== group && group.startsWith(`${other}/`));
+    if (outer !== undefined) throw tomlKeyError(doc, 'source-groups', `"${group}" is inside "${outer}"; list only "${outer}"`);
+  }
+  return sorted;
 }
 
 function sourceKind(doc: TomlDocument, url: string, key: string): SourceKind {

@@ -1,0 +1,73 @@
+// host-boot: the host's boot sequence (`brl host boot` without oclif), then serves the API until SIGTERM/SIGINT.
+import { parseArgs } from 'node:util';
+import { bootHost } from '../lib/host/boot/boot.ts';
+import { serveUntilSignal } from '../lib/host/serve.ts';
+
+const USAGE = `Usage: host-boot [--root DIR] [--disk PATH] [--user-data FILE|URL] [--socket-path PATH]
+                 [--socket-gid GID] [--updog COMMAND] [--exit]
+
+  migrator, storewolf, apiserver, early-boot-config, setting generators, commit, render every
+  configuration file, and signpost mark-successful-boot when --disk is given.
+
+  --root DIR              host root the fixed paths live under (default /)
+  --disk PATH             OS disk to mark as successfully booted
+  --user-data FILE|URL    user data TOML: a file or an IMDS-style http(s):// URL
+  --socket-path PATH      API socket (default <root>/run/api.sock)
+  --socket-gid GID        group owning the socket (mode 0660)
+  --updog COMMAND         updog program for update actions (default updog)
+  --exit                  stop the API after booting instead of serving
+`;
+
+function usage(message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      root: { type: 'string', default: '/' },
+      disk: { type: 'string' },
+      'user-data': { type: 'string' },
+      'socket-path': { type: 'string' },
+      'socket-gid': { type: 'string' },
+      updog: { type: 'string', default: 'updog' },
+      exit: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (error) {
+  usage((error as Error).message);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const socketGidText = values['socket-gid'];
+if (socketGidText !== undefined && !/^\d+$/.test(socketGidText)) usage(`--socket-gid must be a non-negative integer, got '${socketGidText}'`);
+
+try {
+  const { result, server } = await bootHost({
+    root: values.root,
+    updogCommand: values.updog.split(' '),
+    onStep: (step, detail) => process.stderr.write(`${step.padEnd(20)} ${detail}\n`),
+    ...(values.disk === undefined ? {} : { disk: values.disk }),
+    ...(values['user-data'] === undefined ? {} : { userData: values['user-data'] }),
+    ...(values['socket-path'] === undefined ? {} : { socketPath: values['socket-path'] }),
+    ...(socketGidText === undefined ? {} : { socketGid: Number(socketGidText) }),
+  });
+  for (const file of result.apply.files.filter((entry) => entry.status === 'failed')) process.stderr.write(`  ${file.path}: ${file.error}\n`);
+  if (values.exit) {
+    await server.close();
+  } else {
+    process.stderr.write(`serving the API on ${server.socketPath}\n`);
+    await serveUntilSignal(server);
+  }
+  // Done and closed: a restart command's leftover child-process timer must not keep the host waiting.
+  process.exit(0);
+} catch (error) {
+  // A failed boot step is the host's state to fix (user data, migrations, defaults), not a crash to debug.
+  process.stderr.write(`host-boot: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}
