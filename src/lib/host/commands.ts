@@ -48,9 +48,11 @@ export async function runHostCommand(argv: readonly string[], options: RunOption
     const child = spawn(executable, args, {
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 120_000,
-      killSignal: 'SIGKILL',
     });
+    // Our own timer rather than spawn's `timeout`, whose timer outlives a child that failed to
+    // start and keeps the process alive; unref'd so it never holds a finished server open.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    timer.unref();
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -61,8 +63,12 @@ export async function runHostCommand(argv: readonly string[], options: RunOption
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');
-    child.on('error', (error) => done({ command, status: 'failed', stdout, stderr, note: error.message }));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      done({ command, status: 'failed', stdout, stderr, note: error.message });
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       done({
         command,
         status: code === 0 ? 'ok' : 'failed',
