@@ -1,8 +1,6 @@
 // Key sources as tuftool and pubsys name them: a path, file://…, aws-kms://[profile]/id, aws-ssm://[profile]/param.
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { fileURLToPath } from 'node:url';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { KmsSigner } from './kms-signer.ts';
 import { loadKeyFile, parsePrivateKeyPem } from './key-file.ts';
 import { PrivateKeySigner } from './pem-signer.ts';
 import type { Signer } from './signer.ts';
@@ -40,8 +38,11 @@ export async function openSigner(source: KeySource): Promise<Signer> {
   switch (source.kind) {
     case 'file':
       return loadKeyFile(source.path);
-    case 'kms':
+    case 'kms': {
+      // The AWS SDK loads only for KMS and SSM keys: file keys keep `brl repo` quick to start.
+      const { KmsSigner } = await import('./kms-signer.ts');
       return KmsSigner.create(source.keyId, awsClientConfig(source));
+    }
     case 'ssm':
       return ssmSigner(source.parameter, awsClientConfig(source));
   }
@@ -58,6 +59,7 @@ function awsClientConfig(source: { region?: string; profile?: string }): AwsClie
 
 /** A PEM private key stored as an SSM SecureString; it stays in memory only. */
 async function ssmSigner(parameter: string, config: AwsClientConfig): Promise<Signer> {
+  const { GetParameterCommand, SSMClient } = await import('@aws-sdk/client-ssm');
   const client = new SSMClient(config);
   let value: string | undefined;
   try {
