@@ -32,7 +32,6 @@ test.serial('AWS_ENDPOINT_URL_<SERVICE> overrides AWS_ENDPOINT_URL for that serv
       t.is(fake.state.count('DescribeImages', 'eu-west-1'), 1);
       t.is(fake.state.count('GetParameters'), 0);
       t.is(ssmEndpoint.state.count('GetParameters', 'eu-west-1'), 1);
-      t.truthy(clients);
     });
   } finally {
     await ssmEndpoint.close();
