@@ -1,6 +1,7 @@
 // LZ4 frame format: a streaming TypeScript decoder (hosts have no lz4 tool) and an encoder over the host's `lz4 -9`.
 import { spawn } from 'node:child_process';
-import { Duplex } from 'node:stream';
+import { Duplex, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { XxHash32, xxhash32 } from './xxhash32.ts';
 
@@ -294,17 +295,69 @@ export function createLz4Decoder(): Duplex {
   });
 }
 
-/** Flags of every `.lz4` brl writes: level 9, 4 MiB independent blocks, content checksum, stdin to stdout. */
-export const LZ4_ENCODER_ARGS: readonly string[] = ['-9', '-B7', '-BI', '-q', '-c'];
+/**
+ * Flags of every `.lz4` brl writes: level 9, 4 MiB independent blocks, content checksum, and the
+ * content size when the input is a file (lz4 ignores `--content-size` on a pipe; there
+ * `createLz4Encoder({contentSize})` adds it), so updog can refuse a too-small partition up front.
+ */
+export const LZ4_ENCODER_ARGS: readonly string[] = ['-9', '-B7', '-BI', '--content-size', '-q', '-c'];
+
+export interface Lz4EncoderOptions {
+  /** Bytes that will be written; recorded in the frame header (as `lz4 --content-size` does for a file) and checked. */
+  contentSize?: number;
+}
+
+/**
+ * Sets the content-size field in the frame header at the start of `frames` (lz4's stdout): FLG bit
+ * 3, the size after BD, the header checksum recomputed. Everything after the header is unchanged,
+ * so the result is byte-identical to `lz4 --content-size` reading a file of that size.
+ */
+async function* withContentSize(frames: AsyncIterable<Buffer>, contentSize: number): AsyncGenerator<Buffer> {
+  let head = Buffer.alloc(0);
+  let done = false;
+  for await (const chunk of frames) {
+    if (done) {
+      yield chunk;
+      continue;
+    }
+    head = Buffer.concat([head, chunk]);
+    if (head.length < 7) continue;
+    done = true;
+    if (head.readUInt32LE(0) !== FRAME_MAGIC) throw new Error('lz4 wrote no LZ4 frame header');
+    if (head[4]! & 0x08) {
+      yield head;
+      continue;
+    }
+    const descriptor = Buffer.alloc(10);
+    descriptor[0] = head[4]! | 0x08;
+    descriptor[1] = head[5]!;
+    descriptor.writeBigUInt64LE(BigInt(contentSize), 2);
+    yield Buffer.concat([head.subarray(0, 4), descriptor, Buffer.from([(xxhash32(descriptor) >>> 8) & 0xff]), head.subarray(7)]);
+  }
+}
 
 /**
  * A Duplex that LZ4-frame-compresses what is written to it by piping through the host's `lz4`
  * with fixed flags, so equal input always gives equal output. The `lz4` CLI is used because a
- * level-9 (HC) compressor in JavaScript would be several times slower on GiB-sized images.
+ * level-9 (HC) compressor in JavaScript would be several times slower on GiB-sized images. With
+ * `contentSize`, the frame records it and writing any other number of bytes fails the stream.
  */
-export function createLz4Encoder(): Duplex {
+export function createLz4Encoder(options: Lz4EncoderOptions = {}): Duplex {
   const child = spawn('lz4', [...LZ4_ENCODER_ARGS], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  const { contentSize } = options;
+  let counted = 0;
+  const counter = contentSize === undefined ? undefined : new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      counted += chunk.length;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(counted === contentSize ? null : new Error(`the LZ4 encoder was promised ${contentSize} bytes but got ${counted}`));
+    },
+  });
+  const readable = contentSize === undefined ? child.stdout : Readable.from(withContentSize(child.stdout, contentSize), { objectMode: false });
+  const duplex = Duplex.from({ writable: counter ?? child.stdin, readable });
+  if (counter) pipeline(counter, child.stdin).catch((error: Error) => duplex.destroy(error));
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (text: string) => { stderr += text; });

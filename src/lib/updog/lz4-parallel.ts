@@ -4,7 +4,8 @@ import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { createLz4Decoder, decodeBlock } from '../image/lz4.ts';
+import { createLz4Decoder } from '../image/lz4.ts';
+import { ArenaDecoder, createBlockArena, type BlockArena } from '../image/lz4-wasm.ts';
 import { xxhash32 } from '../image/xxhash32.ts';
 
 const FRAME_MAGIC = 0x184d2204;
@@ -12,35 +13,39 @@ const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 const BLOCK_MAX_SIZES: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
 
+/** A block for a decoding thread: offsets into the shared arena. */
 export interface BlockJob {
   seq: number;
-  input: ArrayBuffer;
+  input: number;
   length: number;
   uncompressed: boolean;
   checksum?: number;
-  output: ArrayBuffer;
+  output: number;
+  capacity: number;
 }
 
 export interface BlockResult {
   seq: number;
-  input: ArrayBuffer;
-  output: ArrayBuffer;
+  input: number;
+  output: number;
   length: number;
   error?: string;
 }
 
-/** Decodes one block (in a worker, or inline on the main thread); errors become `error`. */
-export function decodeJob(job: BlockJob): BlockResult {
-  const input = new Uint8Array(job.input, 0, job.length);
-  const output = new Uint8Array(job.output);
+/** What the main thread posts to a worker: a new arena (before any job that uses it) or a job. */
+export type WorkerMessage = { arena: BlockArena } | BlockJob;
+
+/** Decodes one block inside the arena (in a worker, or inline on the main thread); errors become `error`. */
+export function decodeJob(job: BlockJob, decoder: ArenaDecoder, bytes: Uint8Array): BlockResult {
   const result: BlockResult = { seq: job.seq, input: job.input, output: job.output, length: 0 };
   try {
+    const input = bytes.subarray(job.input, job.input + job.length);
     if (job.checksum !== undefined && xxhash32(input) !== job.checksum) throw new Error('block checksum mismatch');
     if (job.uncompressed) {
-      output.set(input);
-      result.length = input.length;
+      bytes.set(input, job.output);
+      result.length = job.length;
     } else {
-      result.length = decodeBlock(input, output, 0, 0);
+      result.length = decoder.decode(job.input, job.length, job.output, job.capacity);
     }
   } catch (error) {
     result.error = (error as Error).message;
@@ -54,6 +59,22 @@ function corrupt(message: string): BrlError {
     code: 'LZ4_CORRUPT',
     hint: 'the download was damaged; nothing was marked bootable. Retry the update',
   });
+}
+
+/**
+ * The arena of the last decode that finished, reused by the next one: updog decodes three images
+ * in a row, and a finished image's 20 MiB of buffers would otherwise still be waiting for the
+ * garbage collector while the next image fills new ones (peak RSS).
+ */
+let spareArena: BlockArena | undefined;
+
+function takeArena(bytes: number): BlockArena {
+  const spare = spareArena;
+  if (spare && spare.buffer.byteLength >= bytes) {
+    spareArena = undefined;
+    return spare;
+  }
+  return createBlockArena(bytes);
 }
 
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './lz4-worker.ts' : './lz4-worker.js', import.meta.url);
@@ -144,8 +165,35 @@ export interface ParallelDecodeOptions {
  * -BD`) are decoded sequentially by image/lz4.ts. Block and header checksums and declared content
  * sizes are checked; the content checksum is not recomputed here, because the caller verifies the
  * compressed bytes against signed metadata and the decoded root against dm-verity.
+ *
+ * The next block is already being fetched and decoded while the consumer handles the current one
+ * (a write goes to the thread pool, so the main thread would otherwise wait with it).
  */
 export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options: ParallelDecodeOptions = {}): AsyncGenerator<Buffer> {
+  const blocks = decodeInOrder(source, options);
+  let pending: Promise<IteratorResult<Buffer>> | undefined = blocks.next();
+  try {
+    for (;;) {
+      const current = await pending;
+      pending = undefined;
+      if (current.done) return;
+      pending = blocks.next();
+      yield current.value;
+    }
+  } finally {
+    // A consumer that stopped early: let the block in progress settle, then stop the decoder.
+    if (pending) await pending.catch(() => undefined);
+    await blocks.return(undefined);
+  }
+}
+
+/**
+ * The decoder behind `decodeLz4Parallel`. `decodeLz4Parallel` asks for block i + 1 while its
+ * consumer still holds block i, so handing out i + 1 puts i's buffer back in the pool; that is
+ * safe because every hand-out is followed by a yield and buffers are only filled after the next
+ * resume, which comes once the consumer asked for more (and so is done with block i).
+ */
+async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDecodeOptions): AsyncGenerator<Buffer> {
   const reader = new ByteReader(source);
   const field = Buffer.alloc(16);
   const threads = Math.max(1, Math.min(options.decoders ?? availableParallelism(), 4));
@@ -156,13 +204,15 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
   const results = new Map<number, BlockResult>();
   let wake: (() => void) | undefined;
   let workerError: Error | undefined;
-  const freeInputs: ArrayBuffer[] = [];
-  const freeOutputs: ArrayBuffer[] = [];
-  // Enough buffers to keep every worker busy while one finished block is being written.
-  const maxInputs = threads;
-  const maxOutputs = threads + 1;
-  let inputsMade = 0;
-  let outputsMade = 0;
+  // Block buffers are offsets into one shared arena: enough to keep every thread decoding while one
+  // finished block is being written. Untouched ones cost no memory (pages are committed on use).
+  const inputSlots = threads;
+  const outputSlots = threads + 1;
+  const freeInputs: number[] = [];
+  const freeOutputs: number[] = [];
+  let arena: BlockArena | undefined;
+  let arenaBytes: Uint8Array | undefined;
+  let mainDecoder: ArenaDecoder | undefined;
   let poolBlockSize = 0;
   let dispatched = 0;
   let yielded = 0;
@@ -201,17 +251,17 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
     }
   };
 
-  // The output buffer handed out last goes back to the pool when the consumer asks for more.
-  let lent: ArrayBuffer | undefined;
+  // The output buffer handed out last goes back to the pool with the next hand-out (see decodeInOrder).
+  let lent: number | undefined;
   const handOut = async (frame: Frame): Promise<Buffer> => {
-    if (lent) freeOutputs.push(lent);
+    if (lent !== undefined) freeOutputs.push(lent);
     const result = await nextResult();
     if (result.error) throw corrupt(result.error);
     freeInputs.push(result.input);
     frame.decoded += BigInt(result.length);
     yielded += 1;
     lent = result.output;
-    return Buffer.from(result.output, 0, result.length);
+    return Buffer.from(arenaBytes!.buffer, result.output, result.length);
   };
 
   try {
@@ -260,12 +310,17 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
       if (workers.length === 0 && threads > 1) startWorkers();
       if (poolBlockSize < blockMaxSize) {
         // Larger blocks than an earlier frame's (all of whose blocks are handed out): new buffers.
+        poolBlockSize = blockMaxSize;
+        arena = takeArena((inputSlots + outputSlots) * poolBlockSize);
+        arenaBytes = new Uint8Array(arena.buffer);
+        mainDecoder = new ArenaDecoder(arena);
+        for (const worker of workers) worker.postMessage({ arena } satisfies WorkerMessage);
+        // Popped from the end: the first slots are reused and the others stay uncommitted when few are needed.
         freeInputs.length = 0;
         freeOutputs.length = 0;
-        inputsMade = 0;
-        outputsMade = 0;
+        for (let slot = inputSlots - 1; slot >= 0; slot--) freeInputs.push(slot * poolBlockSize);
+        for (let slot = inputSlots + outputSlots - 1; slot >= inputSlots; slot--) freeOutputs.push(slot * poolBlockSize);
         lent = undefined;
-        poolBlockSize = blockMaxSize;
       }
       for (;;) {
         await reader.read(field, 4, 'a block size');
@@ -274,35 +329,26 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
         const size = word & 0x7fffffff;
         if (size > frame.blockMaxSize) throw corrupt(`block of ${size} bytes exceeds the frame's ${frame.blockMaxSize}-byte maximum`);
         // Hand out finished blocks until an input and an output buffer are free.
-        for (;;) {
-          if (freeInputs.length === 0 && inputsMade < maxInputs) {
-            freeInputs.push(new ArrayBuffer(poolBlockSize));
-            inputsMade += 1;
-          }
-          if (freeOutputs.length === 0 && outputsMade < maxOutputs) {
-            freeOutputs.push(new ArrayBuffer(poolBlockSize));
-            outputsMade += 1;
-          }
-          if (freeInputs.length > 0 && freeOutputs.length > 0) break;
-          yield await handOut(frame);
-        }
+        while (freeInputs.length === 0 || freeOutputs.length === 0) yield await handOut(frame);
         const input = freeInputs.pop()!;
         const output = freeOutputs.pop()!;
-        await reader.read(new Uint8Array(input), size, 'a block');
+        await reader.read(arenaBytes!.subarray(input, input + size), size, 'a block');
         let checksum: number | undefined;
         if (frame.blockChecksum) {
           await reader.read(field, 4, 'a block checksum');
           checksum = field.readUInt32LE(0);
         }
-        const job: BlockJob = { seq: dispatched, input, length: size, uncompressed: (word & 0x80000000) !== 0, output, ...(checksum === undefined ? {} : { checksum }) };
+        const job: BlockJob = {
+          seq: dispatched, input, length: size, uncompressed: (word & 0x80000000) !== 0, output, capacity: frame.blockMaxSize, ...(checksum === undefined ? {} : { checksum }),
+        };
         // An idle worker takes the block; when all are busy the main thread decodes it itself.
         const idle = busy.findIndex((jobs) => jobs === 0);
         if (idle < 0) {
-          results.set(job.seq, decodeJob(job));
+          results.set(job.seq, decodeJob(job, mainDecoder!, arenaBytes!));
         } else {
           busy[idle] = 1;
           owner.set(job.seq, idle);
-          workers[idle]!.postMessage(job, [input, output]);
+          workers[idle]!.postMessage(job satisfies WorkerMessage);
         }
         dispatched += 1;
       }
@@ -315,5 +361,7 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
     if (!sawFrame) throw corrupt('no LZ4 frame in the input');
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
+    // Every block was handed back (the consumer asked for more or stopped), so the arena is free.
+    if (arena) spareArena = arena;
   }
 }

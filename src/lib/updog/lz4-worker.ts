@@ -1,8 +1,15 @@
-// Worker-thread entry for lz4-parallel.ts: decodes independent LZ4 blocks handed over by the main thread.
+// Worker-thread entry for lz4-parallel.ts: decodes independent LZ4 blocks in the arena shared with the main thread.
 import { parentPort } from 'node:worker_threads';
-import { decodeJob, type BlockJob } from './lz4-parallel.ts';
+import { ArenaDecoder } from '../image/lz4-wasm.ts';
+import { decodeJob, type WorkerMessage } from './lz4-parallel.ts';
 
-parentPort?.on('message', (job: BlockJob) => {
-  const result = decodeJob(job);
-  parentPort!.postMessage(result, [result.input, result.output]);
+let decoder: ArenaDecoder | undefined;
+let bytes: Uint8Array | undefined;
+parentPort?.on('message', (message: WorkerMessage) => {
+  if ('arena' in message) {
+    decoder = new ArenaDecoder(message.arena);
+    bytes = new Uint8Array(message.arena.buffer);
+    return;
+  }
+  parentPort!.postMessage(decodeJob(message, decoder!, bytes!));
 });

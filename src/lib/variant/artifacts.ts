@@ -54,7 +54,7 @@ export async function compressLz4(source: string, target: string): Promise<void>
  * in memory (byte-identical to `compressLz4` on the file, without reading holes back).
  */
 export async function compressDiskLz4(source: string, disk: Pick<WrittenDisk, 'sizeBytes' | 'extents'>, target: string): Promise<void> {
-  await pipeline(Readable.from(diskBytes(source, disk)), createLz4Encoder(), createWriteStream(target));
+  await pipeline(Readable.from(diskBytes(source, disk)), createLz4Encoder({ contentSize: disk.sizeBytes }), createWriteStream(target));
 }
 
 /**

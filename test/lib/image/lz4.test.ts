@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createLz4Decoder, createLz4Encoder } from '../../../src/lib/image/lz4.ts';
+import { createLz4Decoder, createLz4Encoder, LZ4_ENCODER_ARGS } from '../../../src/lib/image/lz4.ts';
 import { XxHash32, xxhash32 } from '../../../src/lib/image/xxhash32.ts';
 import { BrlError } from '../../../src/lib/core/errors.ts';
 
@@ -103,6 +103,29 @@ test('the encoder writes frames that lz4 -t accepts and lz4 -d restores, determi
   const again = await encode(data);
   t.is(createHash('sha256').update(again).digest('hex'), createHash('sha256').update(encoded).digest('hex'));
   t.true((await decode(encoded)).equals(data));
+});
+
+test('with a content size the encoder writes what lz4 --content-size writes for a file, and lz4 -d checks it', async (t) => {
+  const data = sampleData();
+  const dir = mkdtempSync(join(tmpdir(), 'brl-lz4-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'in'), data);
+  await run('lz4', [...LZ4_ENCODER_ARGS.filter((arg) => arg !== '-c'), '-f', join(dir, 'in'), join(dir, 'in.lz4')]);
+  const fromFile = readFileSync(join(dir, 'in.lz4'));
+  t.is(fromFile[4]! & 0x08, 0x08, 'lz4 records the size of a file input');
+  t.is(fromFile.readBigUInt64LE(6), BigInt(data.length));
+  const out: Buffer[] = [];
+  await pipeline(Readable.from([data.subarray(0, 3), data.subarray(3)]), createLz4Encoder({ contentSize: data.length }),
+    new Writable({ write(chunk: Buffer, _encoding, callback) { out.push(chunk); callback(); } }));
+  t.true(Buffer.concat(out).equals(fromFile));
+  t.true(lz4Cli(['-d', '-q', '-c'], fromFile).equals(data));
+  // Without a size (a pipe) the frame has none, as before.
+  t.is((await encode(data))[4]! & 0x08, 0);
+});
+
+test('an encoder promised a content size refuses a different amount of input', async (t) => {
+  const sink = new Writable({ write(_chunk, _encoding, callback) { callback(); } });
+  await t.throwsAsync(pipeline(Readable.from([Buffer.alloc(1000)]), createLz4Encoder({ contentSize: 1001 }), sink), { message: /promised 1001 bytes but got 1000/ });
 });
 
 test('a flipped byte in the content fails the content checksum', async (t) => {

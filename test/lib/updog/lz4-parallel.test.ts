@@ -92,3 +92,27 @@ test('a corrupted block, a truncated stream and a wrong content size are refused
   await t.throwsAsync(decode(wrongSize), { message: /declares \d+ bytes of content but decodes to \d+/ });
   await t.throwsAsync(decode(Buffer.from('not lz4 at all')), { message: /bad frame magic/ });
 });
+
+test('a yielded block stays intact while the consumer is busy and later blocks are already being decoded', async (t) => {
+  const compressed = lz4(['-1', '-B4']);
+  const hash = createHash('sha256');
+  let length = 0;
+  for await (const block of decodeLz4Parallel(chunks(compressed), { decoders: 2 })) {
+    const copy = Buffer.from(block);
+    // A slow write: the decoder runs ahead meanwhile (network reads, dispatch, decoding).
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    t.true(block.equals(copy), `block at ${length} changed while it was lent out`);
+    hash.update(block);
+    length += block.length;
+  }
+  t.deepEqual(Buffer.from(`${length}:${hash.digest('hex')}`), expected);
+});
+
+test('a consumer that stops early stops the decoder and its worker', async (t) => {
+  let taken = 0;
+  for await (const block of decodeLz4Parallel(chunks(lz4(['-1', '-B4'])), { decoders: 2 })) {
+    taken += block.length;
+    if (taken > 1 << 20) break;
+  }
+  t.true(taken > 1 << 20);
+});
