@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { dirname } from 'node:path';
 import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
 import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
+import { isBrlError } from '../lib/core/errors.ts';
 
 const USAGE = `Usage: apiserver [--root DIR] [--datastore-path PATH] [--socket-path PATH] [--socket-gid GID]
                  [--updog COMMAND] [--max-body-bytes N] [--log-level LEVEL]
@@ -69,6 +70,10 @@ try {
 } catch (error) {
   if (error instanceof DatastoreIntegrityError || error instanceof SocketInUseError) {
     process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  if (isBrlError(error)) {
+    process.stderr.write(`apiserver: ${error.message}\n${error.hint === undefined ? '' : `hint: ${error.hint}\n`}`);
     process.exit(1);
   }
   throw error;

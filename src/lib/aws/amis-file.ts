@@ -1,6 +1,6 @@
 // amis.json (spec §6): the AMI published in each region, its visibility and launch permissions.
 import { readFile } from 'node:fs/promises';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BrlError, ExitCode, fileError } from '../core/errors.ts';
 import { writeJsonAtomic } from '../core/fs.ts';
 
 /** One launch permission, in upstream's single-key object form. */
@@ -22,8 +22,7 @@ export async function readAmisFile(path: string): Promise<AmisFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
-    throw new BrlError(`${path} does not exist`, { hint: 'pass the amis.json that brl ami publish wrote', exitCode: ExitCode.notFound, code: 'FILE_NOT_FOUND' });
+    throw fileError(error, path, { hint: 'pass the amis.json that brl ami publish wrote' }) ?? error;
   }
   let data: unknown;
   try {
@@ -33,6 +32,8 @@ export async function readAmisFile(path: string): Promise<AmisFile> {
   }
   const bad = (where: string, what: string) => new BrlError(`${path}: ${where}: ${what}`, { exitCode: ExitCode.badInput, code: 'BAD_AMIS_FILE' });
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw bad('top level', 'must be an object keyed by region');
+  // brl ami publish never writes an empty file; granting or publishing nothing would report success for no work.
+  if (Object.keys(data).length === 0) throw bad('top level', 'lists no AMIs (expected one entry per region)');
   const amis: AmisFile = {};
   for (const [region, entry] of Object.entries(data as Record<string, unknown>)) {
     if (typeof entry !== 'object' || entry === null) throw bad(region, 'must be an object with id and name');

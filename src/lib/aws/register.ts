@@ -1,8 +1,8 @@
 // The RegisterImage request (spec §4): pubsys' defaults plus a variant's optional amispec.toml overrides.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegisterImageCommandInput } from '@aws-sdk/client-ec2';
+import { readUserText } from '../core/fs.ts';
 import { loadToml, readBoolean, readString, readTable, rejectUnknownKeys, tomlKeyError } from '../core/toml.ts';
 import type { ImageLayout } from '../variant/definition.ts';
 
@@ -96,7 +96,7 @@ export async function registerImageInput(options: RegisterRequestOptions): Promi
     });
   }
   const bootMode = amiSpec.bootMode ?? (options.uefiSecureBoot ? 'uefi-preferred' : undefined);
-  const uefiData = options.uefiSecureBoot && options.uefiDataPath !== undefined ? (await readFile(options.uefiDataPath, 'utf8')).trim() : undefined;
+  const uefiData = options.uefiSecureBoot && options.uefiDataPath !== undefined ? (await readUserText(options.uefiDataPath, { what: 'UEFI data file' })).trim() : undefined;
   return {
     Name: options.name,
     ...(options.description === undefined ? {} : { Description: options.description }),

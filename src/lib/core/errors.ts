@@ -58,3 +58,32 @@ export function errnoCode(error: unknown): string | undefined {
     ? error.code
     : undefined;
 }
+
+/**
+ * A BrlError for a file system failure on a path the user chose (missing, a directory, no permission,
+ * read-only, full), or undefined for anything else, which stays a bug. Use at the place a user's path
+ * is opened: `throw fileError(error, path) ?? error`.
+ */
+export function fileError(error: unknown, path: string, options: { what?: string; hint?: string } = {}): BrlError | undefined {
+  const named = options.what === undefined ? path : `${options.what} ${path}`;
+  const make = (message: string, exitCode: ExitCode, code: string, hint?: string): BrlError =>
+    new BrlError(message, { exitCode, code, cause: error, ...((options.hint ?? hint) === undefined ? {} : { hint: options.hint ?? hint }) });
+  switch (errnoCode(error)) {
+    case 'ENOENT':
+      return make(`${named} does not exist`, ExitCode.notFound, 'FILE_NOT_FOUND');
+    case 'ENOTDIR':
+      return make(`${named} does not exist (part of the path is not a directory)`, ExitCode.notFound, 'FILE_NOT_FOUND');
+    case 'EISDIR':
+      return make(`${named} is a directory, not a file`, ExitCode.badInput, 'IS_A_DIRECTORY');
+    case 'EACCES':
+    case 'EPERM':
+      return make(`permission denied: ${named}`, ExitCode.failure, 'PERMISSION_DENIED', 'check the owner and mode of the path and its parent directories, or run as a user who may access it');
+    case 'EROFS':
+      return make(`${named} is on a read-only file system`, ExitCode.failure, 'READ_ONLY_FILE_SYSTEM');
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return make(`no space left on the file system holding ${named}`, ExitCode.failure, 'NO_SPACE', 'free some space or choose another directory');
+    default:
+      return undefined;
+  }
+}

@@ -1,7 +1,7 @@
 // TOML loading with errors that name the file, line and key, and strict key checking.
 import { readFile } from 'node:fs/promises';
 import { parse, TomlError } from 'smol-toml';
-import { BrlError, ExitCode, errnoCode } from './errors.ts';
+import { BrlError, ExitCode, fileError } from './errors.ts';
 
 export type TomlTable = Record<string, unknown>;
 
@@ -32,10 +32,7 @@ export async function loadToml(path: string): Promise<TomlDocument> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      throw new BrlError(`${path} does not exist`, { exitCode: ExitCode.notFound, code: 'FILE_NOT_FOUND' });
-    }
-    throw error;
+    throw fileError(error, path) ?? error;
   }
   return parseToml(path, text);
 }

@@ -1,7 +1,7 @@
 // GUID partition tables: protective MBR, primary and backup headers and entry arrays, with CRC32s.
 import { open, stat, readFile, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { BrlError, ExitCode } from '../core/errors.ts';
+import { BrlError, ExitCode, fileError } from '../core/errors.ts';
 
 export const SECTOR_SIZE = 512;
 export const GPT_ENTRY_COUNT = 128;
@@ -269,8 +269,16 @@ export function tableProblems(table: GptTable): string[] {
 
 async function withHandle<T>(target: DiskTarget, flags: string, action: (handle: FileHandle) => Promise<T>): Promise<T> {
   if (typeof target !== 'string') return action(target);
-  const handle = await open(target, flags);
+  let handle: FileHandle;
   try {
+    handle = await open(target, flags);
+  } catch (error) {
+    throw fileError(error, target, { what: 'disk' }) ?? error;
+  }
+  try {
+    if ((await handle.stat()).isDirectory()) {
+      throw new BrlError(`disk ${target} is a directory, not a disk image or block device`, { exitCode: ExitCode.badInput, code: 'IS_A_DIRECTORY' });
+    }
     return await action(handle);
   } finally {
     await handle.close();
@@ -348,7 +356,9 @@ export async function readGpt(target: DiskTarget): Promise<GptReadResult> {
     const primary = await readCopy(handle, 1n);
     // An open handle on a block device reports size 0; the primary's backup pointer then sizes the disk.
     const totalSectors = sizeBytes > 0n ? sizeBytes / BigInt(SECTOR_SIZE) : (primary.header?.alternateLba ?? 0n) + 1n;
-    const backupLba = primary.header && primary.header.alternateLba < totalSectors ? primary.header.alternateLba : totalSectors - 1n;
+    // A file shorter than one sector has no last sector; sector 0 then stands in and fails as a header.
+    const lastLba = totalSectors > 0n ? totalSectors - 1n : 0n;
+    const backupLba = primary.header && primary.header.alternateLba < totalSectors ? primary.header.alternateLba : lastLba;
     const backup = await readCopy(handle, backupLba);
     const problems: string[] = [];
     if (!protectiveMbr) problems.push('no protective MBR (0xEE partition) in sector 0');

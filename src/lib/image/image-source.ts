@@ -4,7 +4,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BrlError, ExitCode, fileError } from '../core/errors.ts';
 import { createLz4Decoder } from './lz4.ts';
 import { SparseFileWriter } from './sparse.ts';
 
@@ -23,12 +23,12 @@ async function readMagic(path: string): Promise<number | undefined> {
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      throw new BrlError(`${path} does not exist`, { exitCode: ExitCode.notFound, code: 'FILE_NOT_FOUND' });
-    }
-    throw error;
+    throw fileError(error, path) ?? error;
   }
   try {
+    if ((await handle.stat()).isDirectory()) {
+      throw new BrlError(`${path} is a directory, not a disk image`, { exitCode: ExitCode.badInput, code: 'IS_A_DIRECTORY' });
+    }
     const head = Buffer.alloc(4);
     const { bytesRead } = await handle.read(head, 0, 4, 0);
     return bytesRead === 4 ? head.readUInt32LE(0) : undefined;

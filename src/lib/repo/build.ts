@@ -1,12 +1,13 @@
 // `brl repo build`: adds one variant build (images, manifest entry, migrations) to a repository.
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { runTasks, type ProgressMode } from '../cli/progress.ts';
-import { BrlError, ExitCode } from '../core/errors.ts';
+import { BrlError, ExitCode, fileError } from '../core/errors.ts';
+import { makeDir } from '../core/fs.ts';
 import type { Signer } from '../signing/signer.ts';
 import { parseRoot, type RootMetadata } from '../tuf/root.ts';
 import { newSnapshot, newTimestamp } from '../tuf/snapshot.ts';
@@ -68,6 +69,18 @@ export interface BuildResult {
   signed: boolean;
 }
 
+/** Extra targets the user named must be regular files; checked before anything is written. */
+async function requireTargetFiles(paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const info = await stat(path).catch((error: unknown) => {
+      throw fileError(error, path, { what: 'target file' }) ?? error;
+    });
+    if (!info.isFile()) {
+      throw new BrlError(`target file ${path} is not a regular file`, { exitCode: ExitCode.badInput, code: 'NOT_A_FILE', hint: 'pass files to --link-target and --copy-target' });
+    }
+  }
+}
+
 export async function buildRepository(options: BuildOptions): Promise<BuildResult> {
   const layout = repoLayout(options.outdir, options.variant, options.arch);
   const newest = options.roots.at(-1)!;
@@ -79,6 +92,7 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
   const byRole = options.signers ? signersByRole(root, options.signers) : undefined;
   const images = options.images;
   const files = [images.boot, images.root, images.hash, ...images.linkTargets, ...(options.extraLinkTargets ?? []), ...(options.extraCopyTargets ?? [])];
+  await requireTargetFiles([...(options.extraLinkTargets ?? []), ...(options.extraCopyTargets ?? [])]);
 
   let loaded: Awaited<ReturnType<typeof loadExisting>> = {};
   let targets = newTargets(1, root.signed.expires);
@@ -105,7 +119,7 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
       // Targets go in before any metadata refers to them.
       title: `store ${files.length} target file(s) in ${layout.targetsDir}`,
       task: async () => {
-        await mkdir(layout.targetsDir, { recursive: true });
+        await makeDir(layout.targetsDir);
         stored.push(...(await mapConcurrently(files, targetJobs, (path) => storeTargetFile(layout.targetsDir, targets.signed, basename(path), path))));
         refuseDuplicateNames(files, stored);
         if (images.migrationsTar) stored.push(...(await storeMigrations(layout.targetsDir, targets, images.migrationsTar)));
@@ -127,7 +141,7 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
         applyVersionsAndExpirations(set, options.now, options.releaseStart, options.expirationPolicy, previous);
         pinChain(set);
         if (byRole) await signChain(set, byRole, root);
-        await mkdir(layout.metadataDir, { recursive: true });
+        await makeDir(layout.metadataDir);
         const roots = mergeRoots(existing, options.roots);
         await writeMetadataSet(layout.metadataDir, roots, set, true);
         if (byRole) await verifyLocalRepository(layout, parseRoot(roots[0]!.bytes, `root v${roots[0]!.version}`), options.now, stored.map((target) => target.name));

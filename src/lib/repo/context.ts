@@ -1,9 +1,9 @@
 // What every `brl repo` command resolves first: project, Infra.toml entry, root file, keys.
 import { createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { readUserText } from '../core/fs.ts';
 import { buildDir, findProjectDir } from '../core/paths.ts';
 import { keySourceUrl, openSigner, parseKeySource } from '../signing/key-source.ts';
 import type { Signer } from '../signing/signer.ts';
@@ -62,13 +62,21 @@ export async function openSigners(keys: readonly string[] | undefined, config: R
  */
 export async function publicKeyFrom(source: string): Promise<{ key: KeyJson; source: string }> {
   if (existsSync(source)) {
-    const text = await readFile(source, 'utf8');
+    const text = await readUserText(source, { what: 'key file' });
     if (text.includes('-----BEGIN PUBLIC KEY-----')) {
       try {
         return { key: keyJsonFromPublicKey(createPublicKey(text)), source };
       } catch (error) {
         throw new BrlError(`${source}: ${(error as Error).message}`, { exitCode: ExitCode.badInput, code: 'BAD_KEY' });
       }
+    }
+    // Without this, any other file would be judged as a private key and refused for its mode.
+    if (!text.includes('-----BEGIN ')) {
+      throw new BrlError(`${source} is not a PEM key file`, {
+        hint: 'pass a public key ("BEGIN PUBLIC KEY"), a private key file, or a key URL (aws-kms://…, aws-ssm://…)',
+        exitCode: ExitCode.badInput,
+        code: 'BAD_KEY',
+      });
     }
   }
   const parsed = parseKeySource(source);

@@ -1,8 +1,8 @@
 // Signing, refreshing and expiry checks on an existing repository's metadata (targets untouched).
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { makeDir } from '../core/fs.ts';
 import type { Signer } from '../signing/signer.ts';
 import type { RoleName } from '../tuf/metadata.ts';
 import type { RootMetadata } from '../tuf/root.ts';
@@ -90,7 +90,7 @@ export async function refreshRepository(
   applyVersionsAndExpirations(set, options.now, options.now, options.policy, previous);
   pinChain(set);
   await signChain(set, byRole, root);
-  await mkdir(outputMetadataDir, { recursive: true });
+  await makeDir(outputMetadataDir);
   const roots = repository.roots.filter((file) => file.bytes.length > 0).map((file) => ({ version: file.metadata.signed.version, bytes: file.bytes }));
   await writeMetadataSet(outputMetadataDir, roots, set, root.signed.consistent_snapshot);
   await verifyLocalRepository({ outdir: '', metadataDir: outputMetadataDir, targetsDir: options.targetsDir ?? '' }, trustedRoot, options.now);

@@ -1,8 +1,7 @@
 // manifest.json files edited in place (Bottlerocket's `updata`), always validated before writing.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { writeFileAtomic } from '../core/fs.ts';
+import { readUserText, writeFileAtomic } from '../core/fs.ts';
 import { emptyManifest, parseManifest, serializeManifest, validateManifest, type Manifest } from '../update-metadata/index.ts';
 
 export async function readManifestFile(path: string, options: { createIfMissing?: boolean } = {}): Promise<Manifest> {
@@ -14,7 +13,7 @@ export async function readManifestFile(path: string, options: { createIfMissing?
       code: 'FILE_NOT_FOUND',
     });
   }
-  const manifest = parseManifest(await readFile(path, 'utf8'), path);
+  const manifest = parseManifest(await readUserText(path), path);
   validateManifest(manifest, path);
   return manifest;
 }

@@ -1,7 +1,7 @@
 // Expiration policies (how long each role stays valid) and the built-in wave policies.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { readUserText } from '../core/fs.ts';
 import { loadToml, readString, rejectUnknownKeys, tomlKeyError } from '../core/toml.ts';
 import { parseDuration } from '../tuf/time.ts';
 import { parseWavePolicy, type WavePolicyEntry } from '../update-metadata/index.ts';
@@ -59,5 +59,5 @@ export async function resolveWavePolicy(nameOrPath: string): Promise<WavePolicyE
       code: 'NO_WAVE_POLICY',
     });
   }
-  return parseWavePolicy(nameOrPath, await readFile(nameOrPath, 'utf8'));
+  return parseWavePolicy(nameOrPath, await readUserText(nameOrPath, { what: 'wave policy' }));
 }

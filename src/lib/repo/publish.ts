@@ -16,7 +16,7 @@ export interface S3Location {
 export function parseS3Location(text: string): S3Location {
   const match = /^(?:s3:\/\/)?([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(text);
   if (!match) {
-    throw new BrlError(`${text} is not BUCKET/PREFIX`, { hint: 'write e.g. my-updates-bucket/bottlerocket or s3://my-bucket/prefix', exitCode: ExitCode.usage, code: 'BAD_S3_LOCATION' });
+    throw new BrlError(`--s3 ${JSON.stringify(text)} is not BUCKET/PREFIX`, { hint: 'a bucket name is 3 to 63 lowercase letters, digits, dots and hyphens; write e.g. my-updates-bucket/bottlerocket or s3://my-bucket/prefix', exitCode: ExitCode.usage, code: 'BAD_S3_LOCATION' });
   }
   return { bucket: match[1]!, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }

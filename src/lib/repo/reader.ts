@@ -38,7 +38,8 @@ export class DirectoryReader implements RepoReader {
     try {
       return await readFile(this.metadataLocation(name));
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
+      // A path through a file (a mistyped DIR) is as absent as a missing one.
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
       throw error;
     }
   }
@@ -48,7 +49,7 @@ export class DirectoryReader implements RepoReader {
     const stream = createReadStream(this.targetLocation(fileName));
     return new Promise((resolve, reject) => {
       stream.once('readable', () => resolve(stream));
-      stream.once('error', (error) => (errnoCode(error) === 'ENOENT' ? resolve(undefined) : reject(error)));
+      stream.once('error', (error) => (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR' ? resolve(undefined) : reject(error)));
     });
   }
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BrlError, ExitCode, errnoCode, fileError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 import type { Signer } from '../signing/signer.ts';
 import { keyIdOf, type KeyJson } from '../tuf/key.ts';
@@ -26,7 +26,7 @@ export async function readRootFile(path: string): Promise<RootMetadata> {
         code: 'ROOT_NOT_FOUND',
       });
     }
-    throw error;
+    throw fileError(error, path, { what: 'root file' }) ?? error;
   }
   return parseRoot(bytes, path);
 }
@@ -110,7 +110,9 @@ export function removeRootKey(signed: RootSigned, keyIdOrPrefix: string, roles: 
   const matches = Object.keys(signed.keys).filter((keyId) => keyId.startsWith(keyIdOrPrefix.toLowerCase()));
   if (matches.length !== 1) {
     throw new BrlError(matches.length === 0 ? `root has no key ${keyIdOrPrefix}` : `key ID prefix ${keyIdOrPrefix} matches ${matches.length} keys`, {
-      hint: 'list the keys with brl repo root show ROOT, and give a longer key ID',
+      hint: Object.keys(signed.keys).length === 0
+        ? 'this root lists no keys yet; add one with brl repo root add-key or gen-key'
+        : `its key IDs: ${Object.keys(signed.keys).join(', ')}${matches.length > 1 ? '; give a longer prefix' : ''}`,
       exitCode: matches.length === 0 ? ExitCode.notFound : ExitCode.usage,
       code: 'KEY_NOT_IN_ROOT',
     });

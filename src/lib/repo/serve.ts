@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BrlError, ExitCode, errnoCode, fileError } from '../core/errors.ts';
 
 export interface ServeOptions {
   port?: number;
@@ -21,6 +21,13 @@ export interface RunningServer {
 
 export async function serveDirectory(rootDir: string, options: ServeOptions = {}): Promise<RunningServer> {
   const root = resolve(rootDir);
+  // Serving a mistyped path would answer 404 to every request instead of failing here.
+  const rootStat = await stat(root).catch((error: unknown) => {
+    throw fileError(error, rootDir, { what: 'repository directory', hint: 'build one first with brl repo build, or check the path' }) ?? error;
+  });
+  if (!rootStat.isDirectory()) {
+    throw new BrlError(`repository directory ${rootDir} is a file, not a directory`, { exitCode: ExitCode.badInput, code: 'NOT_A_DIRECTORY' });
+  }
   const server = createServer((request, response) => {
     handle(root, request, response, options).catch(() => {
       if (!response.headersSent) response.writeHead(500);

@@ -1,8 +1,9 @@
 // Private key files: generated with 0600 permissions, refused when others could read them.
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { open, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { BrlError, ExitCode, errnoCode, fileError } from '../core/errors.ts';
+import { makeParentDir, readUserText, writeError } from '../core/fs.ts';
 import { PrivateKeySigner } from './pem-signer.ts';
 
 export const generatedKeyTypes = ['rsa', 'ed25519', 'ecdsa'] as const;
@@ -42,9 +43,9 @@ export function parsePrivateKeyPem(pem: string, source: string): KeyObject {
 /** Loads a signer from a PEM file, refusing files that group or others can access. */
 export async function loadKeyFile(path: string): Promise<PrivateKeySigner> {
   const absolute = resolve(path);
-  let mode: number;
+  let stats;
   try {
-    mode = (await stat(absolute)).mode;
+    stats = await stat(absolute);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') {
       throw new BrlError(`key file ${absolute} does not exist`, {
@@ -53,8 +54,12 @@ export async function loadKeyFile(path: string): Promise<PrivateKeySigner> {
         code: 'KEY_NOT_FOUND',
       });
     }
-    throw error;
+    throw fileError(error, absolute, { what: 'key file' }) ?? error;
   }
+  if (stats.isDirectory()) {
+    throw new BrlError(`key file ${absolute} is a directory, not a file`, { exitCode: ExitCode.badInput, code: 'IS_A_DIRECTORY' });
+  }
+  const mode = stats.mode;
   if ((mode & 0o077) !== 0) {
     throw new BrlError(`key file ${absolute} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}: a private key must not be readable or writable by group or others`, {
       hint: `chmod 600 ${absolute}`,
@@ -62,7 +67,7 @@ export async function loadKeyFile(path: string): Promise<PrivateKeySigner> {
       code: 'KEY_FILE_PERMISSIONS',
     });
   }
-  return new PrivateKeySigner(parsePrivateKeyPem(await readFile(absolute, 'utf8'), absolute), `file://${absolute}`);
+  return new PrivateKeySigner(parsePrivateKeyPem(await readUserText(absolute, { what: 'key file' }), absolute), `file://${absolute}`);
 }
 
 /** Generates a key and writes it as PKCS#8 PEM with mode 0600; never overwrites. */
@@ -75,7 +80,7 @@ export async function generateKeyFile(path: string, type: GeneratedKeyType, opti
         ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
         : generateKeyPairSync('ed25519');
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  await mkdir(dirname(absolute), { recursive: true });
+  await makeParentDir(absolute);
   let handle;
   try {
     handle = await open(absolute, 'wx', 0o600);
@@ -87,7 +92,7 @@ export async function generateKeyFile(path: string, type: GeneratedKeyType, opti
         code: 'KEY_EXISTS',
       });
     }
-    throw error;
+    throw writeError(error, absolute) ?? error;
   }
   try {
     // The umask may have widened nothing but could have narrowed; pin 0600 either way.

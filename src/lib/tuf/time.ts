@@ -1,5 +1,5 @@
 // TUF times: `expires` as whole-second UTC strings, human durations ("2 weeks") and limits ("in 3 days").
-import { BrlError, ExitCode } from '../core/errors.ts';
+import { BrlError, ExitCode, isBrlError } from '../core/errors.ts';
 
 const expiresPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$/;
 
@@ -71,5 +71,15 @@ export function parseTimeSpec(text: string, now: number, what = 'time'): number 
     }
     return Math.floor(milliseconds / 1000);
   }
-  return now + parseDuration(trimmed.replace(/^in\s+/i, ''), what);
+  try {
+    return now + parseDuration(trimmed.replace(/^in\s+/i, ''), what);
+  } catch (error) {
+    if (!isBrlError(error)) throw error;
+    // Both forms are accepted here, so the message must not suggest only one.
+    throw new BrlError(`${what} ${JSON.stringify(text)} is neither an RFC 3339 time nor a duration`, {
+      hint: 'write e.g. 2026-12-01T00:00:00Z, "in 3 days" or "12 hours"',
+      exitCode: ExitCode.badInput,
+      code: 'BAD_TIME',
+    });
+  }
 }

@@ -38,7 +38,7 @@ export function emptyManifest(): Manifest {
 
 function invalid(source: string, where: string, message: string): BrlError {
   return new BrlError(`${source}: ${where}: ${message}`, {
-    hint: 'fix the manifest, or regenerate it with `brl repo manifest`',
+    hint: 'fix the manifest, or rebuild it with brl repo manifest add-update (see brl repo manifest --help)',
     exitCode: ExitCode.badInput,
     code: 'BAD_MANIFEST',
   });

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BrlCommand } from '../../../lib/cli/base-command.ts';
 import { roleFlag } from '../../../lib/repo/flags.ts';
-import { addRootKey, editRootFile, type RootEditResult } from '../../../lib/repo/root-file.ts';
+import { addRootKey, editRootFile, readRootFile, type RootEditResult } from '../../../lib/repo/root-file.ts';
 import { generateKeyFile, generatedKeyTypes, type GeneratedKeyType } from '../../../lib/signing/key-file.ts';
 import type { RoleName } from '../../../lib/tuf/metadata.ts';
 
@@ -33,6 +33,8 @@ export default class RootGenKey extends BrlCommand<RootGenKeyResult> {
 
   async run(): Promise<RootGenKeyResult> {
     const { args, flags } = await this.parse(RootGenKey);
+    // A root that cannot be read or parsed must fail before a private key exists that no root lists.
+    await readRootFile(args.root);
     const signer = await generateKeyFile(args.keyPath, flags.type as GeneratedKeyType, { rsaBits: flags.bits });
     const roles = (flags.role ?? []) as RoleName[];
     const result = await editRootFile(args.root, (signed) => {

@@ -251,11 +251,16 @@ async function readSource(source: string, io: ClientIo): Promise<string> {
     if (!response.ok) throw new Error(`Failed to fetch '${source}': HTTP ${response.status}`);
     return response.text();
   }
-  if (source.startsWith('file://')) return readFile(fileURLToPath(source), 'utf8');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !source.startsWith('file://')) {
     throw new Error(`'${source}' is not a file://, http:// or https:// URI`);
   }
-  return readFile(source, 'utf8');
+  const path = source.startsWith('file://') ? fileURLToPath(source) : source;
+  return readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    // Spelled out here rather than through core/errors.ts: apiclient loads nothing outside its folder.
+    const reasons: Record<string, string> = { ENOENT: 'does not exist', EISDIR: 'is a directory, not a file', EACCES: 'cannot be read: permission denied' };
+    const reason = error.code === undefined ? undefined : reasons[error.code];
+    throw reason === undefined ? error : new Error(`settings file ${path} ${reason}`);
+  });
 }
 
 /** TOML first, then JSON; either way a top-level `settings` table is required. */

@@ -1,10 +1,10 @@
 // The apiserver: HTTP/1.1 on a Unix socket (mode 0660, the API group), serving the route table.
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
-import { errnoCode } from '../../core/errors.ts';
+import { errnoCode, fileError } from '../../core/errors.ts';
+import { makeParentDir } from '../../core/fs.ts';
 import { Datastore } from '../datastore/store.ts';
 import { hostPaths } from '../paths.ts';
 import { readOsInfo, type OsInfo } from '../os-release.ts';
@@ -95,12 +95,13 @@ export class ApiServer {
     const server = createServer({ keepAlive: true });
     const api = new ApiServer(socketPath, context, server, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
     server.on('request', (request, response) => void api.handle(request, response));
-    await mkdir(dirname(socketPath), { recursive: true });
+    await makeParentDir(socketPath);
     await removeStaleSocket(socketPath);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const fail = (error: Error): void => reject(fileError(error, socketPath, { what: 'API socket' }) ?? error);
+      server.once('error', fail);
       server.listen(socketPath, () => {
-        server.off('error', reject);
+        server.off('error', fail);
         resolve();
       });
     });

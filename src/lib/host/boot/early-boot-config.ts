@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'smol-toml';
-import { errnoCode } from '../../core/errors.ts';
+import { errnoCode, fileError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
-import { apiCall } from '../apiclient/request.ts';
+import { apiCall, ApiStatusError } from '../apiclient/request.ts';
 import type { HostPaths } from '../paths.ts';
 import { LAUNCH_TX } from './storewolf.ts';
 
@@ -55,7 +55,13 @@ export async function runEarlyBootConfig(
   for (const [index, source] of sources.entries()) {
     const settings = decodeUserData(contents[index], source.source);
     if (settings !== undefined) {
-      await apiCall(socketPath, 'PATCH', `/settings?tx=${LAUNCH_TX}`, JSON.stringify(settings));
+      await apiCall(socketPath, 'PATCH', `/settings?tx=${LAUNCH_TX}`, JSON.stringify(settings)).catch((error: unknown) => {
+        // 400 is the API refusing the settings themselves (unknown key, wrong type): the user data is wrong.
+        if (error instanceof ApiStatusError && error.status === 400) {
+          throw new UserDataError(`user data from ${source.source} was rejected: ${error.body}`);
+        }
+        throw error;
+      });
     }
     providers.push({ name: source.name, source: source.source, applied: settings !== undefined });
   }
@@ -93,7 +99,7 @@ async function readRequired(path: string): Promise<Buffer> {
     return await readFile(path);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') throw new UserDataError(`user data file ${path} does not exist`);
-    throw error;
+    throw fileError(error, path, { what: 'user data file' }) ?? error;
   }
 }
 
