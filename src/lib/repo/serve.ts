@@ -1,6 +1,6 @@
 // A static HTTP server for a repository directory: GET/HEAD with single byte ranges, nothing else.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -28,8 +28,10 @@ export async function serveDirectory(rootDir: string, options: ServeOptions = {}
   if (!rootStat.isDirectory()) {
     throw new BrlError(`repository directory ${rootDir} is a file, not a directory`, { exitCode: ExitCode.badInput, code: 'NOT_A_DIRECTORY' });
   }
+  // Containment is checked on real paths, so a symlink inside the repository cannot serve a file outside it.
+  const realRoot = await realpath(root);
   const server = createServer((request, response) => {
-    handle(root, request, response, options).catch(() => {
+    handle(realRoot, request, response, options).catch(() => {
       if (!response.headersSent) response.writeHead(500);
       response.end();
     });
@@ -82,7 +84,12 @@ async function handle(root: string, request: IncomingMessage, response: ServerRe
     response.writeHead(404).end();
     return finish(404);
   }
-  const info = await stat(path).catch(() => undefined);
+  const realPath = await realpath(path).catch(() => undefined);
+  if (realPath === undefined || !realPath.startsWith(root + sep)) {
+    response.writeHead(404).end();
+    return finish(404);
+  }
+  const info = await stat(realPath).catch(() => undefined);
   if (!info?.isFile()) {
     response.writeHead(404).end();
     return finish(404);
@@ -117,7 +124,7 @@ async function handle(root: string, request: IncomingMessage, response: ServerRe
     response.end();
     return finish(status);
   }
-  await pipeline(createReadStream(path, { start, end }), response);
+  await pipeline(createReadStream(realPath, { start, end }), response);
   finish(status, length);
 }
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { parseRange, serveDirectory } from '../../../src/lib/repo/serve.ts';
@@ -67,4 +67,18 @@ test('a port already in use is a usage error with a hint', async (t) => {
   t.teardown(() => first.close());
   const port = Number(new URL(first.url).port);
   await t.throwsAsync(serveDirectory(tempDir(), { port }), { message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`) });
+});
+
+test('a symlink inside the directory never serves a file outside it; hard links and inner links still serve', async (t) => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'targets'));
+  writeFileSync(join(dir, 'targets', 'inside.bin'), 'inside');
+  const outside = join(dir, '..', `outside-${Date.now()}`);
+  writeFileSync(outside, 'secret');
+  symlinkSync(outside, join(dir, 'targets', 'escape.bin'));
+  symlinkSync('inside.bin', join(dir, 'targets', 'alias.bin'));
+  const server = await serveDirectory(dir);
+  t.teardown(() => server.close());
+  t.is((await fetch(`${server.url}targets/escape.bin`)).status, 404);
+  t.is(await (await fetch(`${server.url}targets/alias.bin`)).text(), 'inside');
 });
