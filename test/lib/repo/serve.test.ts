@@ -69,7 +69,7 @@ test('a port already in use is a usage error with a hint', async (t) => {
   await t.throwsAsync(serveDirectory(tempDir(), { port }), { message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`) });
 });
 
-test('a symlink inside the directory never serves a file outside it; hard links and inner links still serve', async (t) => {
+test('a symlink inside the directory never serves a file outside it; a link within it still serves', async (t) => {
   const dir = tempDir();
   mkdirSync(join(dir, 'targets'));
   writeFileSync(join(dir, 'targets', 'inside.bin'), 'inside');
