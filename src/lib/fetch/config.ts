@@ -1,9 +1,8 @@
 // Fetch settings: `[fetch]` in brl.toml, then the environment, then command-line overrides.
-import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { loadProjectConfig } from '../core/project-config.ts';
 import {
-  loadToml,
   readBoolean,
   readString,
   readStringArray,
@@ -14,7 +13,6 @@ import {
   type TomlTable,
 } from '../core/toml.ts';
 
-export const projectConfigFileName = 'brl.toml';
 
 /** Bottlerocket's public lookaside cache: the default, so existing Bottlerocket pins resolve unchanged. */
 export const defaultLookasideCaches: readonly string[] = ['https://cache.bottlerocket.aws'];
@@ -46,8 +44,8 @@ export interface FetchConfigOverrides {
 const fetchKeys = ['lookaside-caches', 'upstream-fallback', 'cache-dir', 'jobs'];
 
 export async function loadFetchConfig(projectDir: string, overrides: FetchConfigOverrides = {}): Promise<FetchConfig> {
-  const configPath = join(projectDir, projectConfigFileName);
-  const fromFile = existsSync(configPath) ? parseFetchSection(await loadToml(configPath)) : {};
+  const doc = await loadProjectConfig(projectDir);
+  const fromFile = doc === undefined ? {} : parseFetchSection(doc);
   const fromEnv = readFetchEnvironment(overrides.env ?? process.env);
 
   const lookasideCaches = overrides.lookasideCaches ?? fromEnv.lookasideCaches ?? fromFile.lookasideCaches ?? [...defaultLookasideCaches];

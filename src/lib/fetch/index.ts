@@ -4,7 +4,6 @@ export {
   defaultJobs,
   defaultLookasideCaches,
   loadFetchConfig,
-  projectConfigFileName,
   type FetchConfig,
   type FetchConfigOverrides,
 } from './config.ts';

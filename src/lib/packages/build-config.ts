@@ -1,9 +1,8 @@
 // Build settings: `[build]` in brl.toml (other sections belong to other parts of brl).
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { loadToml, readTable, rejectUnknownKeys, tomlKeyError, type TomlDocument } from '../core/toml.ts';
+import { loadProjectConfig } from '../core/project-config.ts';
+import { readTable, rejectUnknownKeys, tomlKeyError, type TomlDocument } from '../core/toml.ts';
 
 export const maxBuildJobs = 64;
 const buildKeys = ['jobs'];
@@ -15,8 +14,8 @@ export interface BuildConfig {
 
 /** Defaults, then brl.toml's `[build]`, then `overrides` (command-line flags). */
 export async function loadBuildConfig(projectDir: string, overrides: Partial<BuildConfig> = {}): Promise<BuildConfig> {
-  const path = join(projectDir, 'brl.toml');
-  const fromFile = existsSync(path) ? parseBuildSection(await loadToml(path)) : {};
+  const doc = await loadProjectConfig(projectDir);
+  const fromFile = doc === undefined ? {} : parseBuildSection(doc);
   const jobs = overrides.jobs ?? fromFile.jobs ?? availableParallelism();
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > maxBuildJobs) {
     throw new BrlError(`--jobs must be an integer from 1 to ${maxBuildJobs}, got ${jobs}`, { exitCode: ExitCode.usage, code: 'BAD_JOBS' });
