@@ -14,7 +14,7 @@ import { dependencyClosure, resolveBuildGraph, type BuildGraph } from './graph.t
 import { acquireLock } from './lock.ts';
 import { checkHardening, describeFindings, type HardeningReport, type PayloadFile } from './hardening.ts';
 import { buildArches, crossCompiler, crossTriple, readSourceStamp, renderMacroFile, sandboxBuildDir, sandboxSourcesDir, specMacros, type BuildArch, type SourceStamp } from './macros.ts';
-import { loadAllPackages, type PackageDefinition } from './manifest.ts';
+import { loadAllPackages, loadPackage, type PackageDefinition } from './manifest.ts';
 import { lockPath, logPath, outputsIntact, readBuildRecord, replaceOutputs, rpmsDir, workRoot, type BuildRecord } from './outputs.ts';
 import { installIntoSysroot, isRegularFile, listPayload } from './rpm.ts';
 import { runSandboxed } from './sandbox.ts';
@@ -87,6 +87,10 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
       exitCode: ExitCode.usage,
       code: 'NO_PACKAGES',
     });
+  }
+  // A named package outside the list gets loadPackage's own error: unknown (with the known ones) or its missing spec.
+  for (const name of selected) {
+    if (!definitions.some((definition) => definition.name === name)) await loadPackage(projectDir, name);
   }
   const graph = resolveBuildGraph(definitions, selected);
   requireHostTools(['rpmbuild', 'rpm', 'bwrap']);

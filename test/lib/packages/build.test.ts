@@ -214,3 +214,11 @@ test('a lock left by a process that no longer exists is taken over', async (t) =
   const result = await buildPackages(projectDir, { ...quiet, names: ['base'] });
   t.is(result.packages[0]?.status, 'built');
 });
+
+test('a named package whose directory lacks its spec is reported as such, not as unknown', async (t) => {
+  const project = makeProject();
+  mkdirSync(join(project, 'packages-specs', 'half'), { recursive: true });
+  await t.throwsAsync(buildPackages(project, { names: ['half'], progress: 'silent' }), {
+    message: /package "half" has no spec: .*half\/half\.spec does not exist/,
+  });
+});
