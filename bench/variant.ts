@@ -53,7 +53,7 @@ try {
   // Warm-up (not timed): builds any package missing from the cache and fills the page cache.
   await timedBuild(projectDir, 'dev');
   const rows: string[] = [];
-  const results: Record<string, Array<Awaited<ReturnType<typeof timedBuild>>>> = { dev: [], 'dev-big': [] };
+  const results: Record<'dev' | 'dev-big', Array<Awaited<ReturnType<typeof timedBuild>>>> = { dev: [], 'dev-big': [] };
   for (let run = 0; run < runs; run++) {
     for (const variant of ['dev', 'dev-big'] as const) results[variant].push(await timedBuild(projectDir, variant));
   }

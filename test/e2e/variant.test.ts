@@ -44,7 +44,7 @@ test('writes every artifact under build/images/<arch>-<variant>/<version>-<build
     t.true(existsSync(join(first.outputDir, link)), link);
   }
   // The manifest's checksums are the files' checksums.
-  for (const artifact of manifest.artifacts) t.is(artifact.sha256, firstBytes.get(artifact.file), artifact.file);
+  for (const artifact of manifest.artifacts) t.is<string | undefined, string | undefined>(artifact.sha256, firstBytes.get(artifact.file), artifact.file);
   t.deepEqual(manifest.publishSizesGiB, { os: 1, data: 21, total: 22 });
   t.is(manifest.verity.rootHash, first.verity.rootHash);
   t.deepEqual(manifest.disks.os.partitions.map((p) => [p.number, p.name]).slice(0, 4), [[1, 'BIOS-BOOT'], [2, 'EFI-SYSTEM'], [3, 'BOTTLEROCKET-BOOT-A'], [4, 'BOTTLEROCKET-ROOT-A']]);

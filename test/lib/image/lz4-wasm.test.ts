@@ -113,8 +113,12 @@ test('damaged blocks: WebAssembly refuses exactly what the TypeScript decoder re
     const block = Buffer.from(blocks[random(blocks.length)]!);
     const damage = random(4);
     let damaged: Buffer = block;
-    if (damage === 0) for (let flips = 1 + random(4); flips > 0; flips--) block[random(block.length)] ^= 1 << random(8);
-    else if (damage === 1) damaged = block.subarray(0, random(block.length));
+    if (damage === 0) {
+      for (let flips = 1 + random(4); flips > 0; flips--) {
+        const index = random(block.length);
+        block[index] = block[index]! ^ (1 << random(8));
+      }
+    } else if (damage === 1) damaged = block.subarray(0, random(block.length));
     else if (damage === 2) damaged = randomBytes(1 + random(300));
     // A too-small output area must be refused the same way as well.
     const outputSize = damage === 3 ? random(65536) : 65536;

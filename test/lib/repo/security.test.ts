@@ -128,7 +128,7 @@ test('a target whose bytes differ from its hash or length is refused', async (t)
   const boot = readdirSync(targetsDir).find((name) => name.endsWith('-boot.ext4.lz4'))!;
   const root = readdirSync(targetsDir).find((name) => name.endsWith('-root.ext4.lz4'))!;
   const bootBytes = readFileSync(join(targetsDir, boot));
-  bootBytes[0] ^= 0xff;
+  bootBytes[0] = bootBytes[0]! ^ 0xff;
   writeFileSync(join(targetsDir, boot), bootBytes);
   await t.throwsAsync(validate(built, { checkTargets: true }), { message: /target bottlerocket-\S+-boot\.ext4\.lz4: sha256 \w+ differs from \w+ in targets\.json/ });
   const updater = await client(built, t);
