@@ -170,7 +170,8 @@ export interface ParallelDecodeOptions {
  * (a write goes to the thread pool, so the main thread would otherwise wait with it).
  */
 export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options: ParallelDecodeOptions = {}): AsyncGenerator<Buffer> {
-  const blocks = decodeInOrder(source, options);
+  const lease: ArenaLease = {};
+  const blocks = decodeInOrder(source, options, lease);
   let pending: Promise<IteratorResult<Buffer>> | undefined = blocks.next();
   try {
     for (;;) {
@@ -184,7 +185,16 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
     // A consumer that stopped early: let the block in progress settle, then stop the decoder.
     if (pending) await pending.catch(() => undefined);
     await blocks.return(undefined);
+    // Only now is the consumer done with the last block: the decoder finished while it was still
+    // being written (prefetch), so releasing the arena any earlier would let a concurrent decode
+    // in this process overwrite it.
+    if (lease.arena) spareArena = lease.arena;
   }
+}
+
+/** The arena a decode holds, released by `decodeLz4Parallel` once its consumer is done. */
+interface ArenaLease {
+  arena?: BlockArena;
 }
 
 /**
@@ -193,7 +203,7 @@ export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options:
  * safe because every hand-out is followed by a yield and buffers are only filled after the next
  * resume, which comes once the consumer asked for more (and so is done with block i).
  */
-async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDecodeOptions): AsyncGenerator<Buffer> {
+async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDecodeOptions, lease: ArenaLease): AsyncGenerator<Buffer> {
   const reader = new ByteReader(source);
   const field = Buffer.alloc(16);
   const threads = Math.max(1, Math.min(options.decoders ?? availableParallelism(), 4));
@@ -312,6 +322,7 @@ async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDe
         // Larger blocks than an earlier frame's (all of whose blocks are handed out): new buffers.
         poolBlockSize = blockMaxSize;
         arena = takeArena((inputSlots + outputSlots) * poolBlockSize);
+        lease.arena = arena;
         arenaBytes = new Uint8Array(arena.buffer);
         mainDecoder = new ArenaDecoder(arena);
         for (const worker of workers) worker.postMessage({ arena } satisfies WorkerMessage);
@@ -361,7 +372,5 @@ async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDe
     if (!sawFrame) throw corrupt('no LZ4 frame in the input');
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
-    // Every block was handed back (the consumer asked for more or stopped), so the arena is free.
-    if (arena) spareArena = arena;
   }
 }

@@ -116,3 +116,28 @@ test('a consumer that stops early stops the decoder and its worker', async (t) =
   }
   t.true(taken > 1 << 20);
 });
+
+// Serial: it must find the spare arena that only the decode under test leaves behind.
+test.serial('a block still held by its consumer is not overwritten by a decode that starts meanwhile', async (t) => {
+  const first = lz4(['-1', '-B4']);
+  const other = Buffer.alloc(data.length, 0xa5);
+  const otherCompressed = execFileSync('lz4', ['-q', '-c', '-1', '-B4'], { input: other, maxBuffer: 1 << 28 });
+  const iterator = decodeLz4Parallel(chunks(first), { decoders: 2 })[Symbol.asyncIterator]();
+  let decoded = 0;
+  let last: Buffer | undefined;
+  while (decoded < data.length) {
+    const next = await iterator.next();
+    if (next.done) break;
+    last = next.value;
+    decoded += next.value.length;
+  }
+  t.is(decoded, data.length);
+  const expected = Buffer.from(data.subarray(data.length - last!.length));
+  // The first decoder has read its whole input by now (it prefetches) while `last` is still held.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  let otherBytes = 0;
+  for await (const block of decodeLz4Parallel(chunks(otherCompressed), { decoders: 2 })) otherBytes += block.length;
+  t.is(otherBytes, other.length);
+  t.true(last!.equals(expected), 'the held block kept its bytes');
+  t.true((await iterator.next()).done);
+});
