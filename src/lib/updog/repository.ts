@@ -1,7 +1,7 @@
 // The signed update repository as updog sees it: tuf-js for metadata (trust kept between runs),
 // and brl's own streaming, length- and hash-checked target reads.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Updater, type Fetcher, type TargetFile } from 'tuf-js';
 import { DownloadHTTPError, DownloadLengthMismatchError, ExpiredMetadataError } from 'tuf-js/dist/error.js';
@@ -91,12 +91,15 @@ export class UpdateRepository {
   static async load(hostRoot: string, location: RepositoryLocation, transport: TransportOptions): Promise<UpdateRepository> {
     const paths = hostPaths(hostRoot);
     await mkdir(paths.tufState, { recursive: true });
+    const stateRoot = join(paths.tufState, 'root.json');
+    let copiedTrustedRoot = false;
     try {
-      await readFile(join(paths.tufState, 'root.json'));
+      await readFile(stateRoot);
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
       try {
-        await copyFile(paths.trustedRoot, join(paths.tufState, 'root.json'));
+        await copyFile(paths.trustedRoot, stateRoot);
+        copiedTrustedRoot = true;
       } catch (copyError) {
         if (errnoCode(copyError) !== 'ENOENT') throw copyError;
         throw new BrlError(`no trusted TUF root at ${paths.trustedRoot}`, {
@@ -106,19 +109,21 @@ export class UpdateRepository {
         });
       }
     }
-    const updater = new Updater({
-      metadataDir: paths.tufState,
-      metadataBaseUrl: location.metadataBaseUrl,
-      targetBaseUrl: location.targetsBaseUrl,
-      fetcher: new UpdogFetcher(transport),
-      config: {
-        maxRootRotations: 1024,
-        rootMaxLength: MIB,
-        timestampMaxLength: MIB,
-        snapshotMaxLength: MIB,
-        targetsMaxLength: 10 * MIB,
-      },
-    });
+    let updater: Updater;
+    try {
+      updater = newUpdater(paths.tufState, location, transport);
+    } catch (error) {
+      // The constructor parses and self-verifies the root; a bad one must not stay in the state
+      // directory, or fixing the image's root.json would not help the next run.
+      if (copiedTrustedRoot) await rm(stateRoot, { force: true });
+      const source = copiedTrustedRoot ? paths.trustedRoot : stateRoot;
+      throw new BrlError(`trusted TUF root ${source} is not valid: ${(error as Error).message}`, {
+        hint: 'it must be a root.json signed by a threshold of its own root keys (brl repo root sign)',
+        exitCode: ExitCode.verifyFailed,
+        code: 'BAD_TRUSTED_ROOT',
+        cause: error,
+      });
+    }
     try {
       await updater.refresh();
     } catch (error) {
@@ -196,5 +201,21 @@ function targetMismatch(name: string, detail: string): BrlError {
     hint: 'the server or a proxy altered the file; nothing was marked bootable. Retry, and report it if it persists',
     exitCode: ExitCode.verifyFailed,
     code: 'TARGET_MISMATCH',
+  });
+}
+
+function newUpdater(metadataDir: string, location: RepositoryLocation, transport: TransportOptions): Updater {
+  return new Updater({
+    metadataDir,
+    metadataBaseUrl: location.metadataBaseUrl,
+    targetBaseUrl: location.targetsBaseUrl,
+    fetcher: new UpdogFetcher(transport),
+    config: {
+      maxRootRotations: 1024,
+      rootMaxLength: MIB,
+      timestampMaxLength: MIB,
+      snapshotMaxLength: MIB,
+      targetsMaxLength: 10 * MIB,
+    },
   });
 }
