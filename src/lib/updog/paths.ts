@@ -1,5 +1,6 @@
 // Fixed paths of an updog host, below its root directory.
 import { join } from 'node:path';
+import { migrationCachePaths } from '../update-metadata/migration-cache.ts';
 
 export function hostPaths(root: string): {
   config: string;
@@ -9,13 +10,14 @@ export function hostPaths(root: string): {
   migrationMetadata: string;
   migrationTargets: string;
 } {
+  const cache = migrationCachePaths(root);
   return {
     config: join(root, 'etc', 'updog.toml'),
     osRelease: join(root, 'usr', 'lib', 'os-release'),
-    trustedRoot: join(root, 'usr', 'share', 'updog', 'root.json'),
+    trustedRoot: cache.trustedRoot,
     /** tuf-js's verified metadata, kept between runs for rollback protection (brl addition). */
     tufState: join(root, 'var', 'lib', 'updog', 'metadata'),
-    migrationMetadata: join(root, 'var', 'cache', 'bottlerocket-metadata'),
-    migrationTargets: join(root, 'var', 'lib', 'bottlerocket-migrations'),
+    migrationMetadata: cache.metadataDir,
+    migrationTargets: cache.targetsDir,
   };
 }

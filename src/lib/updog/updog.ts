@@ -5,25 +5,17 @@ import { availableParallelism } from 'node:os';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { readGpt, writeGpt, partitionOffsetBytes, partitionSizeBytes, type GptPartition } from '../image/gpt.ts';
 import { activeSet, findSets, applySignpostCommand, inactiveSetOf, hostDisk, runSignpostCommand, type PartitionSet, type SignpostStatus } from '../signpost/index.ts';
-import {
-  applicableUpdates,
-  chooseUpdate,
-  compareVersions,
-  findMigrations,
-  parseManifest,
-  parseVersion,
-  type HostUpdateState,
-  type Manifest,
-  type Update,
-} from '../update-metadata/index.ts';
-import { loadOsRelease, loadUpdogConfig, updaterArch, type OsRelease, type UpdogConfig } from './config.ts';
-import { defaultTransportOptions, getPrefix, type TransportOptions } from './http.ts';
+import type { Manifest, Update } from '../update-metadata/manifest.ts';
+import type { HostUpdateState } from '../update-metadata/select.ts';
+import { compareVersions, parseVersion } from '../update-metadata/version.ts';
+import type { OsRelease, UpdogConfig } from './config.ts';
+import type { TransportOptions } from './http.ts';
 import { withUpdogLock } from './lock.ts';
-import { cacheMigrations } from './migrations.ts';
-import { decodeLz4Parallel } from './lz4-parallel.ts';
 import { PartitionWriter, lz4FrameContentSize } from './partition-writer.ts';
-import { UpdateRepository } from './repository.ts';
-import { verifyWrittenSet } from './verity-check.ts';
+import type { UpdateRepository } from './repository.ts';
+
+// What only checking and updating need (config TOML, tuf-js, the manifest model, LZ4, dm-verity)
+// is imported where it is used, so `--help`, `update-apply` and `update-revert` start fast.
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const logLevels: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -56,6 +48,10 @@ interface HostContext {
 }
 
 async function hostContext(options: UpdogOptions): Promise<HostContext> {
+  // A mistyped --image is refused before any download, not after the repository has been fetched.
+  if (options.image !== undefined) parseVersion(options.image, '--image');
+  const { loadOsRelease, loadUpdogConfig, updaterArch } = await import('./config.ts');
+  const { defaultTransportOptions } = await import('./http.ts');
   const config = await loadUpdogConfig(options.root);
   const osRelease = await loadOsRelease(options.root);
   const log = options.log ?? (() => undefined);
@@ -85,6 +81,8 @@ async function hostContext(options: UpdogOptions): Promise<HostContext> {
 }
 
 async function loadRepositoryAndManifest(options: UpdogOptions, host: HostContext): Promise<{ repository: UpdateRepository; manifest: Manifest }> {
+  const { UpdateRepository } = await import('./repository.ts');
+  const { parseManifest } = await import('../update-metadata/manifest.ts');
   const repository = await UpdateRepository.load(options.root, {
     metadataBaseUrl: host.config.metadataBaseUrl,
     targetsBaseUrl: host.config.targetsBaseUrl,
@@ -119,6 +117,7 @@ function checkManifestCoversHost(manifest: Manifest, state: HostUpdateState): vo
 export async function checkUpdate(options: UpdogOptions): Promise<{ chosen: Update | undefined; applicable: Update[] }> {
   const host = await hostContext(options);
   const { manifest } = await loadRepositoryAndManifest(options, host);
+  const { applicableUpdates, chooseUpdate } = await import('../update-metadata/select.ts');
   return { chosen: chooseUpdate(manifest, host.state, options.image), applicable: applicableUpdates(manifest, host.state) };
 }
 
@@ -152,6 +151,7 @@ function checkDiskLayout(disk: string, active: PartitionSet, inactive: Partition
 
 /** Reads the first bytes of each image target to refuse images that cannot fit, before the disk is touched. */
 async function checkImagesFit(repository: UpdateRepository, update: Update, inactive: PartitionSet, transport: TransportOptions): Promise<void> {
+  const { getPrefix } = await import('./http.ts');
   for (const role of ['root', 'boot', 'hash'] as const) {
     const info = await repository.targetInfo(update.images[role]);
     const partitionSize = partitionSizeBytes(inactive[role]);
@@ -173,13 +173,15 @@ async function writeImage(repository: UpdateRepository, name: string, handle: Fi
   const { length } = await repository.targetInfo(name);
   // One decoding thread per core, but none beyond the main thread for images of a few blocks.
   const decoders = length < 16 * 1024 * 1024 ? 1 : availableParallelism();
+  const { decodeLz4Parallel } = await import('./lz4-parallel.ts');
   for await (const block of decodeLz4Parallel(repository.streamTarget(name), { decoders })) await writer.write(block);
   await writer.finish();
   return writer.bytesWritten;
 }
 
 /**
- * `update` / `update-image`: choose, cache migrations, clear the inactive set, stream the three
+ * `update` / `update-image`: choose, stage migrations, clear the inactive set and swap the
+ * migrations in, stream the three
  * images into it, verify the root against the new grub.cfg, mark it valid, and (activate) flip
  * the boot flags. Any failure leaves the inactive set cleared, so it can never be booted half-written.
  */
@@ -190,6 +192,7 @@ export async function applyUpdate(options: UpdogOptions & { activate: boolean })
 async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }): Promise<UpdateResult> {
   const host = await hostContext(options);
   const { repository, manifest } = await loadRepositoryAndManifest(options, host);
+  const { chooseUpdate, findMigrations } = await import('../update-metadata/select.ts');
   const update = chooseUpdate(manifest, host.state, options.image);
   if (!update) return { status: 'up-to-date' };
   host.log('info', `Starting update to ${update.version}`);
@@ -208,10 +211,17 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
   const [low, high] = compareVersions(running, target) <= 0 ? [host.state.version, update.version] : [update.version, host.state.version];
   const migrationNames = [...findMigrations(manifest, low, high), 'manifest.json'];
   host.query.migrations = migrationNames.join(',');
-  await cacheMigrations(options.root, repository, host.transport, migrationNames);
+  const { stageMigrations } = await import('./migrations.ts');
+  const stagedMigrations = await stageMigrations(options.root, repository, host.transport, migrationNames);
+  try {
+    await writeGpt(disk, applySignpostCommand(table, 'clear-inactive', active.label, disk));
+    // Only now: the live cache vouched for the update staged in the set just cleared.
+    await stagedMigrations.commit();
+  } catch (error) {
+    await stagedMigrations.discard();
+    throw error;
+  }
   host.log('debug', `cached ${migrationNames.length} migration targets`);
-
-  await writeGpt(disk, applySignpostCommand(table, 'clear-inactive', active.label, disk));
   const handle = await open(disk, 'r+');
   let bytesWritten: UpdateResult['bytesWritten'];
   try {
@@ -228,6 +238,7 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
     const boot = await write('boot');
     const hash = await write('hash');
     bytesWritten = { root, boot, hash };
+    const { verifyWrittenSet } = await import('./verity-check.ts');
     await timed('verifying the written set against grub.cfg', () =>
       verifyWrittenSet(disk, handle, { boot: partitionPlace(inactive.boot), root: partitionPlace(inactive.root), hash: partitionPlace(inactive.hash) }));
   } finally {

@@ -1,8 +1,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bootHost } from '../../../src/lib/host/boot/boot.ts';
@@ -11,6 +10,7 @@ import { Datastore } from '../../../src/lib/host/datastore/store.ts';
 import { nextBoot } from '../../../src/lib/signpost/index.ts';
 import { makeAbDisk, sgdiskAttributeBits, sgdiskVerify } from '../signpost/fixtures.ts';
 import { makeRoot } from './_root.ts';
+import { writeSignedMigrationCache } from '../update-metadata/migration-cache-fixture.ts';
 
 async function boot(root: string, userData?: string) {
   const { result, server } = await bootHost({ root, log: () => undefined, ...(userData === undefined ? {} : { userData }) });
@@ -75,22 +75,11 @@ test('user data comes from an IMDS-style URL with a session token', async (t) =>
   t.deepEqual(seen, ['PUT /latest/api/token', 'GET /latest/user-data']);
 });
 
-/** Writes a migration as the update repo ships it (lz4 frame of JSON) plus manifest and cached targets metadata. */
-async function stageMigration(root: string, migration: object, tamper = false): Promise<void> {
-  const migrationsDir = join(root, 'var/lib/bottlerocket-migrations');
-  const metadataDir = join(root, 'var/cache/bottlerocket-metadata');
-  await mkdir(migrationsDir, { recursive: true });
-  await mkdir(metadataDir, { recursive: true });
-  const name = 'migrate_v1.1.0_motd-default.lz4';
+/** Caches a migration as updog leaves it: an lz4 frame of JSON plus manifest.json, under signed TUF metadata. */
+async function stageMigration(root: string, migration: object, edges: Record<string, string[]> = { '(1.0.0, 1.1.0)': ['migrate_v1.1.0_motd-default.lz4'] }) {
   const compressed = execFileSync('lz4', ['-c'], { input: JSON.stringify(migration) });
-  const manifest = Buffer.from(JSON.stringify({ migrations: { '(1.0.0, 1.1.0)': [name] } }));
-  const entry = (bytes: Buffer) => ({ length: bytes.length, hashes: { sha256: createHash('sha256').update(bytes).digest('hex') } });
-  await writeFile(join(migrationsDir, name), tamper ? Buffer.concat([compressed, Buffer.from('x')]) : compressed);
-  await writeFile(join(migrationsDir, 'manifest.json'), manifest);
-  await writeFile(
-    join(metadataDir, 'targets.json'),
-    JSON.stringify({ signed: { _type: 'targets', targets: { [name]: entry(compressed), 'manifest.json': entry(manifest) } } }),
-  );
+  const manifest = Buffer.from(JSON.stringify({ updates: [], migrations: edges }));
+  return writeSignedMigrationCache(root, { 'migrate_v1.1.0_motd-default.lz4': compressed, 'manifest.json': manifest });
 }
 
 const motdMigration = {
@@ -140,10 +129,25 @@ test('the migrator moves the datastore forward and back between os-release versi
 test('a migration whose bytes do not match the cached TUF metadata is refused and the datastore kept', async (t) => {
   const root = await makeRoot(t);
   await boot(root);
-  await stageMigration(root, motdMigration, true);
+  const base = join(root, 'var/lib/bottlerocket/datastore');
+  const before = await readVersionChain(base);
+  const cache = await stageMigration(root, motdMigration);
+  const cached = cache.targetFiles['migrate_v1.1.0_motd-default.lz4']!;
+  await writeFile(cached, Buffer.concat([await readFile(cached), Buffer.from('x')]));
   await setOsVersion(root, '1.1.0');
-  await t.throwsAsync(boot(root), { message: /does not match the cached targets\.json/ });
-  t.is((await readVersionChain(join(root, 'var/lib/bottlerocket/datastore')))?.version, '1.0.0');
+  await t.throwsAsync(boot(root), { code: 'MIGRATION_TARGET_MISMATCH', message: /does not match the signed targets metadata/ } as never);
+  t.deepEqual(await readVersionChain(base), before);
+  t.is(await readlink(join(base, 'current')), 'v1');
+  t.is(await readlink(join(base, 'v1')), 'v1.0');
+});
+
+test('a version change without cached migrations fails the boot and keeps the datastore', async (t) => {
+  const root = await makeRoot(t);
+  await boot(root);
+  const base = join(root, 'var/lib/bottlerocket/datastore');
+  await setOsVersion(root, '1.0.1');
+  await t.throwsAsync(boot(root), { message: /datastore is at 1\.0\.0 and the OS at 1\.0\.1, but no migrations are cached/ });
+  t.is((await readVersionChain(base))?.version, '1.0.0');
 });
 
 test('without migrations a version change re-points the links at the same datastore', async (t) => {
@@ -151,6 +155,7 @@ test('without migrations a version change re-points the links at the same datast
   await boot(root);
   const base = join(root, 'var/lib/bottlerocket/datastore');
   const before = (await readVersionChain(base))?.versionDir;
+  await stageMigration(root, motdMigration, { '(1.0.0, 1.0.1)': [] });
   await setOsVersion(root, '1.0.1');
   const { result } = await boot(root);
   t.deepEqual(result.migrator.applied, []);

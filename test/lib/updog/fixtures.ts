@@ -110,6 +110,10 @@ export interface TestRepository {
   rootJson: Buffer;
   /** Re-signs and republishes with new targets/manifest (new versions). */
   publish(changes: { manifest?: Manifest; targets?: Record<string, Buffer>; timestampExpiresIn?: number; corrupt?: string[] }): Promise<void>;
+  /** Publishes root version N+1 with a new key (signed by the old and new keys) and re-signs everything with it. */
+  rotateRoot(): Promise<Buffer>;
+  /** Serves other bytes as a metadata file (e.g. a forged `2.root.json`). */
+  serveMetadata(name: string, bytes: Buffer): void;
   /** URL path of a target's consistent-snapshot file. */
   targetPath(name: string): string;
 }
@@ -117,13 +121,18 @@ export interface TestRepository {
 export async function startRepository(releases: ReleaseImages[], migrations: Record<string, Buffer> = {}, migrationEdges: Record<string, string[]> = {}): Promise<TestRepository> {
   const server = await FaultServer.start();
   const { privateKey } = generateKeyPairSync('ed25519');
-  const signer = new PrivateKeySigner(privateKey, 'test');
+  let signer = new PrivateKeySigner(privateKey, 'test');
   const expires = formatExpires(nowSeconds() + 86_400 * 7);
-  let root = newRoot(expires);
-  root.signed.keys[signer.keyId] = signer.publicKey;
-  for (const role of ['root', 'snapshot', 'targets', 'timestamp'] as const) root.signed.roles[role] = { keyids: [signer.keyId], threshold: 1 };
-  root = await signEnvelope(root, [signer]);
-  const rootJson = serializeEnvelope(root);
+  let rootVersion = 1;
+  const signedRoot = async (key: PrivateKeySigner, by: PrivateKeySigner[]) => {
+    let root = newRoot(expires);
+    root.signed.version = rootVersion;
+    root.signed.keys[key.keyId] = key.publicKey;
+    for (const role of ['root', 'snapshot', 'targets', 'timestamp'] as const) root.signed.roles[role] = { keyids: [key.keyId], threshold: 1 };
+    root = await signEnvelope(root, by);
+    return serializeEnvelope(root);
+  };
+  const rootJson = await signedRoot(signer, [signer]);
   const metaPath = `/metadata/${VARIANT}/${ARCH}`;
   server.serve(`${metaPath}/1.root.json`, rootJson);
 
@@ -161,8 +170,19 @@ export async function startRepository(releases: ReleaseImages[], migrations: Rec
     server.serve(`${metaPath}/timestamp.json`, serializeEnvelope(timestamp as Envelope<SignedCommon>));
   };
   await publish({});
+  const rotateRoot: TestRepository['rotateRoot'] = async () => {
+    const next = new PrivateKeySigner(generateKeyPairSync('ed25519').privateKey, 'test');
+    rootVersion += 1;
+    const bytes = await signedRoot(next, [signer, next]);
+    server.serve(`${metaPath}/${rootVersion}.root.json`, bytes);
+    signer = next;
+    await publish({});
+    return bytes;
+  };
   return {
     server,
+    rotateRoot,
+    serveMetadata: (name, bytes) => server.serve(`${metaPath}/${name}`, bytes),
     metadataBaseUrl: server.url(`${metaPath}/`),
     targetsBaseUrl: server.url('/targets/'),
     rootJson,

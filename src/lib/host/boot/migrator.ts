@@ -1,11 +1,14 @@
 // migrator: moves the datastore to the os-release version with declarative JSON migrations, both directions.
-import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../../core/errors.ts';
+import { createLz4Decoder } from '../../image/lz4.ts';
+import { migrationCachePaths, openMigrationCache, type VerifiedMigrationCache } from '../../update-metadata/migration-cache.ts';
+import { compareVersions, parseVersion as parseSemver } from '../../update-metadata/version.ts';
 import { keyName, parseKey, isSegmentPrefix } from '../datastore/key.ts';
-import { compareVersions, fsyncDir, linkChain, parseVersion, randomAlnum, readVersionChain } from '../datastore/layout.ts';
+import { fsyncDir, linkChain, parseVersion, randomAlnum, readVersionChain } from '../datastore/layout.ts';
 import { dataPath, DELETE_MARKER, metaPath, walkTree, type StoredEntry } from '../datastore/store.ts';
 import type { HostPaths } from '../paths.ts';
 
@@ -42,24 +45,32 @@ interface Tree {
 }
 
 /**
- * Reads `manifest.json` and each `migrate_v<version>_<name>.lz4` from the migrations directory,
- * verified by length and SHA-256 against the cached TUF `targets.json`; runs the chain over live
- * and every pending transaction into a new version directory, then flips the links.
+ * Verifies the migration cache offline against the root baked into this image
+ * (update-metadata/migration-cache.ts), takes the chain between the datastore's version and the
+ * os-release one from its `manifest.json`, runs it over live and every pending transaction into a
+ * new version directory, then flips the links. Any failure leaves the datastore and its links as
+ * they were, so the boot fails and the host falls back to the previous version.
  */
 export async function runMigrator(paths: HostPaths, targetVersion: string): Promise<MigratorResult> {
   const chain = await readVersionChain(paths.datastoreBase);
   if (!chain) return { from: targetVersion, to: targetVersion, direction: 'none', applied: [] };
   const from = chain.version;
-  const order = compareVersions(from, targetVersion);
+  const order = compareVersions(parseSemver(from, `datastore version (${chain.versionDir})`), parseSemver(targetVersion, 'os-release VERSION_ID'));
   if (order === 0) return { from, to: targetVersion, direction: 'none', applied: [] };
   const direction = order < 0 ? 'forward' : 'backward';
-  const names = await findMigrations(paths, from, targetVersion);
-  if (names.length === 0) {
+  // Loaded only when the version changed: most boots never need the manifest model.
+  const { parseManifest } = await import('../../update-metadata/manifest.ts');
+  const { findMigrations } = await import('../../update-metadata/select.ts');
+
+  const cache = await openCache(paths, from, targetVersion);
+  const manifest = parseManifest((await cache.readTarget('manifest.json')).toString('utf8'), `${paths.migrationsDir} manifest.json`);
+  const names = findMigrations(manifest, from, targetVersion);
+  const migrations: Migration[] = [];
+  for (const name of names) migrations.push(await loadMigration(await cache.readTarget(name), name));
+  if (migrations.length === 0) {
     await linkChain(paths.datastoreBase, parseVersion(targetVersion), basename(chain.versionDir));
     return { from, to: targetVersion, direction, applied: [] };
   }
-  const migrations: Migration[] = [];
-  for (const name of names) migrations.push(await loadMigration(paths, name));
 
   const live = await readTree(join(chain.versionDir, 'live'));
   const pending = new Map<string, Tree>();
@@ -82,66 +93,22 @@ export async function runMigrator(paths: HostPaths, targetVersion: string): Prom
   return { from, to: targetVersion, direction, applied: migrations.map((migration) => migration.name) };
 }
 
-interface Manifest {
-  migrations?: Record<string, string[]>;
+/** The verified cache; a version change without one is refused, as upstream's migrator does. */
+async function openCache(paths: HostPaths, from: string, to: string): Promise<VerifiedMigrationCache> {
+  const cachePaths = migrationCachePaths(paths.root);
+  const cache = await openMigrationCache(cachePaths);
+  if (!cache) {
+    throw new MigrationError(`the datastore is at ${from} and the OS at ${to}, but no migrations are cached in ${cachePaths.metadataDir} (updog caches them with every update)`);
+  }
+  return cache;
 }
 
-/** Migrations on the path between the versions: forward in version order, backward in reverse. */
-async function findMigrations(paths: HostPaths, from: string, to: string): Promise<string[]> {
-  let manifestBytes: Buffer;
-  try {
-    manifestBytes = await verifiedTarget(paths, 'manifest.json');
-  } catch (error) {
-    if (error instanceof MigrationError && error.message.includes('is not cached')) return [];
-    throw error;
-  }
-  const manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
-  const [low, high] = compareVersions(from, to) < 0 ? [from, to] : [to, from];
-  const steps: { to: string; names: string[] }[] = [];
-  for (const [pair, names] of Object.entries(manifest.migrations ?? {})) {
-    const match = /^\(\s*v?([^,\s]+)\s*,\s*v?([^)\s]+)\s*\)$/.exec(pair);
-    if (!match) continue;
-    const [, stepFrom, stepTo] = match as unknown as [string, string, string];
-    if (compareVersions(stepFrom, low) >= 0 && compareVersions(stepTo, high) <= 0) steps.push({ to: stepTo, names });
-  }
-  steps.sort((a, b) => compareVersions(a.to, b.to));
-  const ordered = steps.flatMap((step) => step.names);
-  return compareVersions(from, to) < 0 ? ordered : ordered.reverse();
-}
-
-/** A cached target's bytes, after checking its length and SHA-256 against the cached targets metadata. */
-async function verifiedTarget(paths: HostPaths, name: string): Promise<Buffer> {
-  let targets: { signed?: { targets?: Record<string, { length: number; hashes: { sha256?: string } }> } };
-  try {
-    targets = JSON.parse(await readFile(join(paths.metadataDir, 'targets.json'), 'utf8')) as typeof targets;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') throw new MigrationError(`target ${name} is not cached (no targets.json)`);
-    throw error;
-  }
-  const expected = targets.signed?.targets?.[name];
-  if (!expected) throw new MigrationError(`target ${name} is not listed in the cached targets.json`);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(join(paths.migrationsDir, name));
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') throw new MigrationError(`target ${name} is not cached in ${paths.migrationsDir}`);
-    throw error;
-  }
-  const digest = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== expected.length || digest !== expected.hashes.sha256) {
-    throw new MigrationError(`target ${name} does not match the cached targets.json (length or SHA-256 differs)`);
-  }
-  return bytes;
-}
-
-async function loadMigration(paths: HostPaths, name: string): Promise<Migration> {
-  const compressed = await verifiedTarget(paths, name);
-  const json = await lz4Decompress(compressed, name);
+async function loadMigration(compressed: Buffer, name: string): Promise<Migration> {
   let migration: Migration;
   try {
-    migration = JSON.parse(json) as Migration;
+    migration = JSON.parse(await lz4Decompress(compressed)) as Migration;
   } catch (error) {
-    throw new MigrationError(`migration ${name} is not JSON: ${(error as Error).message}`);
+    throw new MigrationError(`migration ${name} is not an LZ4 frame of JSON: ${(error as Error).message}`);
   }
   if (migration['brl-migration'] !== 1 || !Array.isArray(migration.forward) || !Array.isArray(migration.backward)) {
     throw new MigrationError(`migration ${name} is not a brl-migration version 1 document`);
@@ -149,19 +116,13 @@ async function loadMigration(paths: HostPaths, name: string): Promise<Migration>
   return migration;
 }
 
-/** The `lz4` tool decodes the frame; the document is small and never executed. */
-async function lz4Decompress(compressed: Buffer, name: string): Promise<string> {
-  const child = execFile('lz4', ['-dc'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
-  child.stdin?.end(compressed);
-  const output = await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(chunks)) : reject(new MigrationError(`migration ${name} is not a valid LZ4 frame`)),
-    );
+/** A migration is a few KiB of JSON: decoded whole, in process (hosts have no lz4 tool). */
+async function lz4Decompress(compressed: Buffer): Promise<string> {
+  const chunks: Buffer[] = [];
+  await pipeline(Readable.from([compressed]), createLz4Decoder(), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
   });
-  return output.toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 // ---- operations ----
