@@ -3,6 +3,7 @@
 import { ModifyImageAttributeCommand, ModifySnapshotAttributeCommand } from '@aws-sdk/client-ec2';
 import type { ListrTask } from 'listr2';
 import { runTasks, type ProgressMode } from '../cli/progress.ts';
+import { mapLimit } from '../core/concurrency.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { snapshotIdsOf } from './ami-lookup.ts';
 import { writeAmisFile, type AmisFile } from './amis-file.ts';
@@ -44,15 +45,6 @@ export interface ShareAmiResult {
   imagesModified: number;
   failures: ShareFailure[];
   amis: AmisFile;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
 }
 
 export function validatePrincipals(principals: Principals): void {
@@ -133,18 +125,18 @@ export async function shareAmi(options: ShareAmiOptions): Promise<ShareAmiResult
     {
       title: `Wait until the AMIs in ${regions.join(', ')} are available`,
       task: () =>
-        forEachLimited(regions, concurrency, async (region) => {
+        mapLimit(regions, concurrency, async (region) => {
           const ami = amis[region] as { id: string };
           const image = await waitForImageAvailable(clients.ec2(region), region, ami.id, poll, 1);
           snapshotsByRegion.set(region, snapshotIdsOf(image));
         }),
     },
-    { title: first.title, task: () => forEachLimited(regions, concurrency, first.run) },
+    { title: first.title, task: () => mapLimit(regions, concurrency, first.run) },
     {
       title: second.title,
       task: () => {
         const failed = failedRegions();
-        return forEachLimited(regions.filter((region) => !failed.has(region)), concurrency, second.run);
+        return mapLimit(regions.filter((region) => !failed.has(region)), concurrency, second.run);
       },
     },
   ];
@@ -152,7 +144,7 @@ export async function shareAmi(options: ShareAmiOptions): Promise<ShareAmiResult
 
   // The file records what EC2 now reports, so it stays accurate even after partial failures.
   const updated: AmisFile = { ...amis };
-  await forEachLimited(regions, concurrency, async (region) => {
+  await mapLimit(regions, concurrency, async (region) => {
     const ami = amis[region] as { id: string; name: string };
     try {
       const visibility = await describeImageVisibility(clients.ec2(region), ami.id);

@@ -1,13 +1,12 @@
 // Fetches packages' external files into the lookaside cache: local cache, then mirrors in order, then upstream.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { pipeline } from 'node:stream/promises';
 import type { ListrTask } from 'listr2';
 import { progressRenderer, runTasks, type ProgressMode } from '../cli/progress.ts';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 import { brlInstallDir } from '../core/paths.ts';
 import type { ExternalFile, PackageDefinition } from '../packages/manifest.ts';
 import type { FetchConfig } from './config.ts';
@@ -148,9 +147,7 @@ async function isCached(job: FetchJob, verify: boolean): Promise<boolean> {
   }
   // Only verified bytes are ever renamed into place, so presence is proof unless asked to re-check.
   if (!verify) return true;
-  const hash = createHash('sha512');
-  await pipeline(createReadStream(job.path), hash);
-  if (hash.digest('hex') === job.file.sha512) return true;
+  if ((await hashFile(job.path, 'sha512')).hex === job.file.sha512) return true;
   await rm(job.path, { force: true });
   return false;
 }

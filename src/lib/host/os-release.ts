@@ -1,6 +1,7 @@
 // os-release as the API reports it: `{pretty_name, variant_id, version_id, build_id, arch}`.
 import { readFile } from 'node:fs/promises';
 import { errnoCode } from '../core/errors.ts';
+import { parseOsRelease } from '../core/os-release.ts';
 
 export class OsReleaseError extends Error {
   override readonly name = 'OsReleaseError';
@@ -12,19 +13,6 @@ export interface OsInfo {
   version_id: string;
   build_id: string;
   arch: string;
-}
-
-/** `KEY=VALUE` lines, `#` comments, surrounding quotes stripped. */
-export function parseOsRelease(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const trimmed = line.trim();
-    if (trimmed.length === 0 || trimmed.startsWith('#')) continue;
-    const split = trimmed.indexOf('=');
-    if (split < 0) continue;
-    fields[trimmed.slice(0, split)] = trimmed.slice(split + 1).replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return fields;
 }
 
 export function hostArch(): string {

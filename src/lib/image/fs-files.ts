@@ -36,14 +36,3 @@ export function readExt4File(imagePath: string, offset: number, filePath: string
     });
   });
 }
-
-/** KEY=VALUE lines with quotes stripped; comments and blank lines skipped. */
-export function parseOsRelease(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (!match) continue;
-    fields[match[1]!] = match[2]!.trim().replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return fields;
-}

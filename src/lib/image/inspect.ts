@@ -1,8 +1,9 @@
 // Describes a Bottlerocket disk image: partition table, A/B gptprio state, verity parameters, grub.cfg table, os-release.
+import { parseOsRelease } from '../core/os-release.ts';
 import { type GptPartition, type GptReadResult, partitionOffsetBytes, partitionSizeBytes, readGpt } from './gpt.ts';
 import { bootEverSucceeded, decodeGptPrio, type GptPrioFlags } from './gptprio.ts';
 import { DATA_PARTITION_GUID, PARTITION_TYPE } from './layout.ts';
-import { filesystemKind, parseOsRelease, readExt4File } from './fs-files.ts';
+import { filesystemKind, readExt4File } from './fs-files.ts';
 import { openImage, type ImageSource } from './image-source.ts';
 import { parseDmVerityTable, readVeritySuperblock, type ParsedDmVerityTable } from './verity.ts';
 

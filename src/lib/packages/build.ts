@@ -1,15 +1,16 @@
 // `brl build package`: builds packages in build-dependency order, N at a time, each in a sandbox, reusing cached outputs.
 import { execFile } from 'node:child_process';
-import { copyFile, constants as fsConstants, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, constants as fsConstants, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ListrTask } from 'listr2';
 import { runTasks, type ProgressMode } from '../cli/progress.ts';
 import { BrlError, ExitCode, isBrlError } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 import { requireHostTools } from '../doctor/doctor.ts';
 import type { FetchConfig } from '../fetch/index.ts';
 import { loadBuildConfig } from './build-config.ts';
-import { cacheKey, changedInputs, collectInputs, listLocalSources, sha256File } from './cache-key.ts';
+import { cacheKey, changedInputs, collectInputs, listLocalSources } from './cache-key.ts';
 import { dependencyClosure, resolveBuildGraph, type BuildGraph } from './graph.ts';
 import { acquireLock } from './lock.ts';
 import { checkHardening, describeFindings, type HardeningReport, type PayloadFile } from './hardening.ts';
@@ -287,7 +288,10 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
     }
 
     const rpms = await Promise.all(
-      rpmPaths.map(async (rpm) => ({ file: basename(rpm), sha256: await sha256File(rpm), size: (await stat(rpm)).size })),
+      rpmPaths.map(async (rpm) => {
+        const { hex, bytes } = await hashFile(rpm);
+        return { file: basename(rpm), sha256: hex, size: bytes };
+      }),
     );
     rpms.sort((a, b) => (a.file < b.file ? -1 : 1));
     await replaceOutputs(outputDir, rpmPaths, {

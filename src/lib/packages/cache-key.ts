@@ -1,10 +1,9 @@
 // The content-addressed build cache key: what a package's RPMs depend on, hashed.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 import { brlInstallDir } from '../core/paths.ts';
 import type { PackageDefinition } from './manifest.ts';
 import type { BuildArch } from './macros.ts';
@@ -36,12 +35,6 @@ export interface CacheInputs {
 
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
 }
 
 /** JSON with object keys sorted at every level, so equal inputs always hash the same. */
@@ -132,7 +125,7 @@ export async function sourceGroupDigest(dir: string): Promise<string> {
         lines.push(`l ${rel} ${await readlink(path)}`);
       } else if (entry.isFile()) {
         const executable = ((await stat(path)).mode & 0o111) !== 0;
-        lines.push(`${executable ? 'x' : 'f'} ${rel} ${await sha256File(path)}`);
+        lines.push(`${executable ? 'x' : 'f'} ${rel} ${(await hashFile(path)).hex}`);
       }
     }
   };
@@ -175,14 +168,14 @@ export async function collectInputs(definition: PackageDefinition, context: Inpu
   // `<project>/packages-specs/<name>`: source groups are relative to the project.
   const sourceGroups = await collectSourceGroups(definition, resolve(definition.dir, '..', '..'));
   const localSources: Record<string, string> = {};
-  for (const rel of await listLocalSources(definition)) localSources[rel] = await sha256File(join(definition.dir, rel));
+  for (const rel of await listLocalSources(definition)) localSources[rel] = (await hashFile(join(definition.dir, rel))).hex;
   const manifest = await readFile(definition.manifestPath).catch(() => undefined);
   return {
     brlVersion: await brlVersion(),
     arch: context.arch,
     toolchain: context.toolchain,
     macros: sha256Hex(context.macroFile),
-    spec: await sha256File(definition.specPath),
+    spec: (await hashFile(definition.specPath)).hex,
     manifest: manifest === undefined ? '' : sha256Hex(manifest),
     localSources,
     externalFiles: Object.fromEntries(definition.externalFiles.map((file) => [file.fileName, file.sha512])),

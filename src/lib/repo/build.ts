@@ -6,6 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { runTasks, type ProgressMode } from '../cli/progress.ts';
+import { mapLimit } from '../core/concurrency.ts';
 import { BrlError, ExitCode, fileError } from '../core/errors.ts';
 import { makeDir } from '../core/fs.ts';
 import type { Signer } from '../signing/signer.ts';
@@ -120,7 +121,7 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
       title: `store ${files.length} target file(s) in ${layout.targetsDir}`,
       task: async () => {
         await makeDir(layout.targetsDir);
-        stored.push(...(await mapConcurrently(files, targetJobs, (path) => storeTargetFile(layout.targetsDir, targets.signed, basename(path), path))));
+        stored.push(...(await mapLimit(files, targetJobs, (path) => storeTargetFile(layout.targetsDir, targets.signed, basename(path), path))));
         refuseDuplicateNames(files, stored);
         if (images.migrationsTar) stored.push(...(await storeMigrations(layout.targetsDir, targets, images.migrationsTar)));
         delete targets.signed.targets['manifest.json'];
@@ -245,20 +246,6 @@ function refuseDuplicateNames(files: readonly string[], stored: readonly StoredT
 
 /** Hashing and linking is I/O-bound: several files at a time keep the disk and the cores busy. */
 const targetJobs = 16;
-
-/** `map` with at most `jobs` calls in flight; results keep the input order. */
-async function mapConcurrently<Item, Result>(items: readonly Item[], jobs: number, map: (item: Item) => Promise<Result>): Promise<Result[]> {
-  const results: Result[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await map(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
-  return results;
-}
 
 /** The root versions to publish: those already in the repository plus every configured one. */
 function mergeRoots(existing: LoadedRepository | undefined, configured: { version: number; bytes: Buffer }[]): { version: number; bytes: Buffer }[] {

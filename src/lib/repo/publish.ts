@@ -1,10 +1,11 @@
 // `brl repo publish --s3`: uploads a repository so that clients never see metadata before its files.
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mapLimit } from '../core/concurrency.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 import { findMetadataDirs } from './layout.ts';
 
 export interface S3Location {
@@ -93,44 +94,40 @@ export async function publishToS3(outdir: string, location: S3Location, options:
   const objects: PublishedObject[] = [];
   const keyOf = (relative: string) => (location.prefix ? `${location.prefix}/${relative}` : relative);
   for (const wave of waves) {
-    const queue = [...wave];
-    const worker = async () => {
-      for (let relative = queue.shift(); relative !== undefined; relative = queue.shift()) {
-        const path = join(outdir, relative);
-        const key = keyOf(relative);
-        const size = (await stat(path)).size;
-        const isTarget = relative.startsWith('targets/');
-        const current = existing.get(key);
-        let unchanged = false;
-        if (current && isTarget) {
-          unchanged = current.size === size;
-        } else if (current) {
-          const md5 = createHash('md5').update(await readFile(path)).digest('hex');
-          unchanged = current.size === size && current.etag === md5;
-          if (!unchanged && /\.root\.json$/.test(relative)) {
-            throw new BrlError(`s3://${location.bucket}/${key} already holds a different root of that version`, {
-              hint: 'a published root version never changes; publish the change as a new root version',
-              exitCode: ExitCode.conflict,
-              code: 'ROOT_CONFLICT',
-            });
-          }
+    objects.push(...(await mapLimit(wave, Math.max(1, options.jobs ?? 8), async (relative): Promise<PublishedObject> => {
+      const path = join(outdir, relative);
+      const key = keyOf(relative);
+      const size = (await stat(path)).size;
+      const isTarget = relative.startsWith('targets/');
+      const current = existing.get(key);
+      let unchanged = false;
+      if (current && isTarget) {
+        unchanged = current.size === size;
+      } else if (current) {
+        const md5 = (await hashFile(path, 'md5')).hex;
+        unchanged = current.size === size && current.etag === md5;
+        if (!unchanged && /\.root\.json$/.test(relative)) {
+          throw new BrlError(`s3://${location.bucket}/${key} already holds a different root of that version`, {
+            hint: 'a published root version never changes; publish the change as a new root version',
+            exitCode: ExitCode.conflict,
+            code: 'ROOT_CONFLICT',
+          });
         }
-        if (!unchanged) {
-          await s3Call(location, () => client.send(new PutObjectCommand({
-            Bucket: location.bucket,
-            Key: key,
-            Body: createReadStream(path),
-            ContentLength: size,
-            ContentType: relative.endsWith('.json') ? 'application/json' : 'application/octet-stream',
-            // timestamp.json changes in place; everything else is immutable under its name.
-            CacheControl: relative.endsWith('/timestamp.json') ? 'max-age=60' : 'max-age=31536000, immutable',
-          })));
-          options.log?.(`uploaded ${key}`);
-        }
-        objects.push({ key, bytes: size, status: unchanged ? 'unchanged' : 'uploaded' });
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 8) }, worker));
+      if (!unchanged) {
+        await s3Call(location, () => client.send(new PutObjectCommand({
+          Bucket: location.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ContentType: relative.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+          // timestamp.json changes in place; everything else is immutable under its name.
+          CacheControl: relative.endsWith('/timestamp.json') ? 'max-age=60' : 'max-age=31536000, immutable',
+        })));
+        options.log?.(`uploaded ${key}`);
+      }
+      return { key, bytes: size, status: unchanged ? 'unchanged' : 'uploaded' };
+    })));
   }
   const uploaded = objects.filter((object) => object.status === 'uploaded').length;
   return { bucket: location.bucket, prefix: location.prefix, objects, uploaded, unchanged: objects.length - uploaded };

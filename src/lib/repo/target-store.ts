@@ -1,10 +1,10 @@
 // The shared targets directory: files stored once as `<sha256>.<name>`, written before any metadata.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 import { tempPathFor, writeFileAtomic } from '../core/fs.ts';
+import { hashFile } from '../core/hash.ts';
 import { consistentTargetPath, targetNameProblem, type TargetFile, type TargetsSigned } from '../tuf/targets.ts';
 import { sha256Hex } from '../tuf/verify.ts';
 
@@ -14,17 +14,6 @@ export interface StoredTarget {
   sha256: string;
   /** False when the same bytes were already stored. */
   written: boolean;
-}
-
-/** Streams a file through SHA-256; memory stays flat whatever the file size. */
-export async function hashFile(path: string): Promise<{ length: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let length = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    length += chunk.length;
-  }
-  return { length, sha256: hash.digest('hex') };
 }
 
 function checkName(name: string): void {
@@ -52,7 +41,7 @@ export function refuseChangedTarget(targets: TargetsSigned, name: string, sha256
  */
 export async function storeTargetFile(targetsDir: string, targets: TargetsSigned, name: string, sourcePath: string): Promise<StoredTarget> {
   checkName(name);
-  const { length, sha256 } = await hashFile(sourcePath);
+  const { bytes: length, hex: sha256 } = await hashFile(sourcePath);
   refuseChangedTarget(targets, name, sha256, length, sourcePath);
   const destination = join(targetsDir, consistentTargetPath(name, sha256));
   let written = true;

@@ -1,8 +1,9 @@
 // `brl repo validate`: the whole chain of trust, pins between roles, rollbacks, and optionally every target.
-import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mapLimit } from '../core/concurrency.ts';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { hashStream } from '../core/hash.ts';
 import type { RootMetadata } from '../tuf/root.ts';
 import { consistentTargetPath } from '../tuf/targets.ts';
 import { requireTargetMatch, verificationError } from '../tuf/verify.ts';
@@ -48,29 +49,18 @@ async function validateAndLoad(options: ValidateOptions): Promise<{ result: Vali
   const entries = Object.entries(repository.targets.metadata.signed.targets);
   let checked = 0;
   if (options.checkTargets) {
-    const queue = [...entries];
-    const worker = async () => {
-      for (let entry = queue.shift(); entry; entry = queue.shift()) {
-        const [name, target] = entry;
-        const fileName = consistentTargetPath(name, target.hashes.sha256);
-        const stream = await reader.openTarget(fileName);
-        if (!stream) {
-          throw verificationError(`target ${name}: ${reader.targetLocation(fileName)} does not exist`, 'TARGET_MISSING', 'publish the targets directory along with the metadata');
-        }
-        const hash = createHash('sha256');
-        let length = 0;
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          hash.update(chunk);
-          length += chunk.length;
-          if (length > target.length) break;
-        }
-        stream.destroy();
-        requireTargetMatch(name, length, hash.digest('hex'), target);
-        checked += 1;
-        options.onTarget?.(name);
+    await mapLimit(entries, Math.max(1, options.jobs ?? 16), async ([name, target]) => {
+      const fileName = consistentTargetPath(name, target.hashes.sha256);
+      const stream = await reader.openTarget(fileName);
+      if (!stream) {
+        throw verificationError(`target ${name}: ${reader.targetLocation(fileName)} does not exist`, 'TARGET_MISSING', 'publish the targets directory along with the metadata');
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 16) }, worker));
+      const { hex, bytes } = await hashStream(stream, 'sha256', { stopAfterBytes: target.length });
+      stream.destroy();
+      requireTargetMatch(name, bytes, hex, target);
+      checked += 1;
+      options.onTarget?.(name);
+    });
   }
   return { result: summarize(reader.metadataLocation(''), repository, entries.length, checked), repository };
 }

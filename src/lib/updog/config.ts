@@ -1,6 +1,7 @@
 // /etc/updog.toml and /usr/lib/os-release of a host, read with errors that name file and key.
 import { readFile } from 'node:fs/promises';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { parseOsRelease } from '../core/os-release.ts';
 import { loadToml, readBoolean, readString, readStringArray, rejectUnknownKeys, tomlKeyError } from '../core/toml.ts';
 import { tryParseVersion } from '../update-metadata/version.ts';
 import { hostPaths } from './paths.ts';
@@ -52,19 +53,6 @@ export interface OsRelease {
   versionId: string;
   buildId: string | undefined;
   prettyName: string | undefined;
-}
-
-/** `KEY=VALUE` lines, `#` comments, surrounding quotes stripped. */
-export function parseOsRelease(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) continue;
-    const equals = trimmed.indexOf('=');
-    if (equals < 0) continue;
-    fields[trimmed.slice(0, equals)] = trimmed.slice(equals + 1).replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return fields;
 }
 
 export async function loadOsRelease(root: string): Promise<OsRelease> {

@@ -1,13 +1,13 @@
 // Output artifacts: names, LZ4 frames, qcow2/vmdk conversion, checksums and the per-artifact links.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, stat, symlink } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { open, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 import { createLz4Encoder, LZ4_ENCODER_ARGS } from '../image/lz4.ts';
 import { diskBytes, type WrittenDisk } from './disk.ts';
 import type { ImageFormat } from './definition.ts';
@@ -108,9 +108,8 @@ export interface ArtifactRecord {
 
 export async function describeArtifact(dir: string, file: string, kind: string): Promise<ArtifactRecord> {
   const path = join(dir, file);
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return { file, kind, sizeBytes: (await stat(path)).size, sha256: hash.digest('hex') };
+  const { hex, bytes } = await hashFile(path);
+  return { file, kind, sizeBytes: bytes, sha256: hex };
 }
 
 /** Creates the friendly links for `file` in `dir`; returns their names. */

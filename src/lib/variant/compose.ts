@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { mapLimit } from '../core/concurrency.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { writeJsonAtomic } from '../core/fs.ts';
 import { brlInstallDir } from '../core/paths.ts';
@@ -230,13 +231,14 @@ export async function writeArtifacts(work: Work, c: Composition): Promise<Partia
   const dataDisk = c.dataDisk;
   const dataWritten = c.dataWritten;
   // Two at a time: the machine's cores, and the largest inputs first.
-  await runAtMost(2, [
+  const conversions: Array<() => Promise<void>> = [
     () => produce(c.osDisk, c.osWritten, disk, 'vmdk-cid-os'),
     ...(dataDisk === undefined || dataWritten === undefined ? [] : [() => produce(dataDisk, dataWritten, `-data${disk}`, 'vmdk-cid-data')]),
     () => compressLz4(c.rootImage, join(out, `${prefix}-root.ext4.lz4`)),
     () => compressLz4(c.verityImage, join(out, `${prefix}-root.verity.lz4`)),
     () => compressLz4(c.bootImage, join(out, `${prefix}-boot.ext4.lz4`)),
-  ]);
+  ];
+  await mapLimit(conversions, 2, (convert) => convert());
 
   let ova: string | undefined;
   if (format === 'vmdk') {
@@ -303,14 +305,6 @@ export async function writeArtifacts(work: Work, c: Composition): Promise<Partia
   };
   await writeJsonAtomic(join(out, buildManifestName), manifest);
   return { artifacts };
-}
-
-async function runAtMost(limit: number, tasks: Array<() => Promise<void>>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tasks.length) await (tasks[next++] as () => Promise<void>)();
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
 }
 
 async function toolVersion(): Promise<string> {

@@ -44,13 +44,3 @@ export function renderImageFeaturesEnv(features: ImageFeatures, imageFormat: str
   ];
   return { features: `${lines.join('\n')}\n`, format: `IMAGE_FORMAT=${imageFormat}\nUKI_IMAGE=false\n` };
 }
-
-/** Parses KEY=value lines (quotes removed) for inspection and tests. */
-export function parseOsRelease(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (match) out[match[1] as string] = (match[2] as string).replace(/^"(.*)"$/, '$1');
-  }
-  return out;
-}

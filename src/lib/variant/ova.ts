@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 
 export const ovfTemplateName = 'template.ovf';
 
@@ -54,9 +55,7 @@ export async function writeOva(dir: string, input: OvaInput): Promise<string> {
   const ovfName = `${input.prefix}.ovf`;
   const lines = [`SHA256(${ovfName})= ${createHash('sha256').update(ovf).digest('hex')}`];
   for (const disk of disks) {
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(disk), hash);
-    lines.push(`SHA256(${basename(disk)})= ${hash.digest('hex')}`);
+    lines.push(`SHA256(${basename(disk)})= ${(await hashFile(disk)).hex}`);
   }
   const manifest = Buffer.from(`${lines.join('\n')}\n`);
   const ovaPath = join(dir, `${input.prefix}.ova`);

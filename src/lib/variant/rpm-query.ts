@@ -1,10 +1,8 @@
 // Reads what the composer needs from RPM headers (identity, licence, dependencies) via `rpm -qp`.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { hashFile } from '../core/hash.ts';
 
 const run = promisify(execFile);
 
@@ -117,11 +115,9 @@ export function nevra(pkg: RpmPackage): string {
 }
 
 async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
   try {
-    await pipeline(createReadStream(path), hash);
+    return (await hashFile(path)).hex;
   } catch (error) {
     throw new BrlError(`cannot read RPM ${path}: ${(error as Error).message}`, { exitCode: ExitCode.notFound, code: 'MISSING_RPM' });
   }
-  return hash.digest('hex');
 }
