@@ -11,6 +11,7 @@ import { requireHostTools } from '../doctor/doctor.ts';
 import type { FetchConfig } from '../fetch/index.ts';
 import { loadBuildConfig } from './build-config.ts';
 import { cacheKey, changedInputs, collectInputs, listLocalSources } from './cache-key.ts';
+import { FileDigestMemo } from './digest-memo.ts';
 import { dependencyClosure, resolveBuildGraph, type BuildGraph } from './graph.ts';
 import { acquireLock } from './lock.ts';
 import { checkHardening, describeFindings, type HardeningReport, type PayloadFile } from './hardening.ts';
@@ -73,6 +74,7 @@ interface BuildContext {
   force: boolean;
   logTailLines: number;
   results: Map<string, PackageBuildResult>;
+  digests: FileDigestMemo;
 }
 
 export async function buildPackages(projectDir: string, options: BuildPackagesOptions): Promise<BuildPackagesResult> {
@@ -95,10 +97,11 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
   }
   const graph = resolveBuildGraph(definitions, selected);
   requireHostTools(['rpmbuild', 'rpm', 'bwrap']);
-  const [{ jobs }, stamp, toolchain] = await Promise.all([
+  const [{ jobs }, stamp, toolchain, digests] = await Promise.all([
     loadBuildConfig(projectDir, options.jobs === undefined ? {} : { jobs: options.jobs }),
     readSourceStamp(projectDir),
     toolchainIdentity(arch),
+    FileDigestMemo.load(projectDir),
   ]);
   const context: BuildContext = {
     projectDir,
@@ -111,6 +114,7 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
     force: options.force ?? false,
     logTailLines: options.logTailLines ?? 40,
     results: new Map(),
+    digests,
   };
 
   const slots = new Semaphore(jobs);
@@ -158,6 +162,7 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
   }));
   // Listr starts every task at once; the semaphore is what limits builds to `jobs`.
   await runTasks(tasks, { mode: options.progress ?? 'auto', concurrency: Math.max(tasks.length, 2), exitOnError: false });
+  await digests.save(projectDir);
 
   return {
     arch,
@@ -188,6 +193,7 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
     arch,
     toolchain: context.toolchain,
     macroFile: context.macroFile,
+    digests: context.digests,
     dependencyRpms: Object.fromEntries(
       [...dependencyRecords].map(([name, record]) => [name, Object.fromEntries(record.rpms.map((rpm) => [rpm.file, rpm.sha256]))]),
     ),

@@ -4,6 +4,7 @@ import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 import { hashFile } from '../core/hash.ts';
+import { FileDigestMemo } from './digest-memo.ts';
 import { brlInstallDir } from '../core/paths.ts';
 import type { PackageDefinition } from './manifest.ts';
 import type { BuildArch } from './macros.ts';
@@ -111,7 +112,7 @@ export async function listLocalSources(definition: PackageDefinition): Promise<s
  * target text (not followed: a link leaving the group shows nothing in the sandbox either).
  * Dotfiles count too, since the build can read them.
  */
-export async function sourceGroupDigest(dir: string): Promise<string> {
+export async function sourceGroupDigest(dir: string, memo: FileDigestMemo = FileDigestMemo.empty()): Promise<string> {
   const lines: string[] = [];
   const walk = async (current: string): Promise<void> => {
     const entries = (await readdir(current, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -125,7 +126,7 @@ export async function sourceGroupDigest(dir: string): Promise<string> {
         lines.push(`l ${rel} ${await readlink(path)}`);
       } else if (entry.isFile()) {
         const executable = ((await stat(path)).mode & 0o111) !== 0;
-        lines.push(`${executable ? 'x' : 'f'} ${rel} ${(await hashFile(path)).hex}`);
+        lines.push(`${executable ? 'x' : 'f'} ${rel} ${await memo.sha256(path)}`);
       }
     }
   };
@@ -134,7 +135,11 @@ export async function sourceGroupDigest(dir: string): Promise<string> {
 }
 
 /** Digests of a package's source groups, or undefined when it has none. */
-export async function collectSourceGroups(definition: PackageDefinition, projectDir: string): Promise<Record<string, string> | undefined> {
+export async function collectSourceGroups(
+  definition: PackageDefinition,
+  projectDir: string,
+  memo: FileDigestMemo = FileDigestMemo.empty(),
+): Promise<Record<string, string> | undefined> {
   const groups = definition.sourceGroups ?? [];
   if (groups.length === 0) return undefined;
   const digests: Record<string, string> = {};
@@ -151,7 +156,7 @@ export async function collectSourceGroups(definition: PackageDefinition, project
         code: 'MISSING_SOURCE_GROUP',
       });
     }
-    digests[group] = await sourceGroupDigest(dir);
+    digests[group] = await sourceGroupDigest(dir, memo);
   }
   return digests;
 }
@@ -162,11 +167,13 @@ export interface InputContext {
   macroFile: string;
   /** RPM hashes of every package in the build-dependency closure, from their build records. */
   dependencyRpms: Record<string, Record<string, string>>;
+  /** Remembered file digests; source groups can hold thousands of files. */
+  digests?: FileDigestMemo;
 }
 
 export async function collectInputs(definition: PackageDefinition, context: InputContext): Promise<CacheInputs> {
   // `<project>/packages-specs/<name>`: source groups are relative to the project.
-  const sourceGroups = await collectSourceGroups(definition, resolve(definition.dir, '..', '..'));
+  const sourceGroups = await collectSourceGroups(definition, resolve(definition.dir, '..', '..'), context.digests);
   const localSources: Record<string, string> = {};
   for (const rel of await listLocalSources(definition)) localSources[rel] = (await hashFile(join(definition.dir, rel))).hex;
   const manifest = await readFile(definition.manifestPath).catch(() => undefined);
