@@ -168,7 +168,13 @@ async function publish(from: string, to: string): Promise<void> {
   if (existsSync(to)) {
     const old = `${to}.old-${randomBytes(4).toString('hex')}`;
     await rename(to, old);
-    await rename(from, to);
+    try {
+      await rename(from, to);
+    } catch (error) {
+      // Put the previous build back rather than leave no build at this path.
+      await rename(old, to);
+      throw error;
+    }
     await rm(old, { recursive: true, force: true });
   } else {
     await rename(from, to);
