@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import type { BuildResult } from '../../lib/repo/build.ts';
-import { archFlag, expirationPolicyFlag, infraConfigFlag, keyFlag, repoFlag, rootRoleFlag, variantFlag } from '../../lib/repo/flags.ts';
+import { expirationPolicyFlag, keyFlag, repoSelectionFlags } from '../../lib/repo/flags.ts';
 import { builtinWavePolicies } from '../../lib/repo/policy.ts';
 import { buildRelease } from '../../lib/repo/release.ts';
 
@@ -20,11 +20,7 @@ export default class RepoBuild extends BrlCommand<BuildResult & { rootPath: stri
   ];
 
   static override flags = {
-    variant: variantFlag,
-    arch: archFlag,
-    repo: repoFlag,
-    'infra-config-path': infraConfigFlag,
-    'root-role-path': rootRoleFlag,
+    ...repoSelectionFlags,
     outdir: Flags.string({ description: 'repository directory (default: build/repos/<repo>)' }),
     'images-dir': Flags.string({ description: 'variant build output (default: build/images/<arch>-<variant>/latest)' }),
     version: Flags.string({ description: 'image version to add (default: version in Release.toml)' }),

@@ -1,7 +1,7 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { repoContext, repoReader, trustedRoot } from '../../lib/repo/context.ts';
-import { archFlag, infraConfigFlag, repoFlag, rootRoleFlag, variantFlag } from '../../lib/repo/flags.ts';
+import { existingRepoArgs, repoSelectionFlags } from '../../lib/repo/flags.ts';
 import { checkExpirations, type RoleExpiry } from '../../lib/repo/maintain.ts';
 import { nowSeconds, parseTimeSpec } from '../../lib/tuf/time.ts';
 
@@ -13,13 +13,9 @@ export default class RepoCheckExpirations extends BrlCommand<{ limit: string; ro
     '<%= config.bin %> repo check-expirations --variant aws-k8s-1.31 --within 2026-12-24T00:00:00Z',
   ];
 
-  static override args = { dir: Args.string({ description: 'repository directory (default: metadata_base_url from Infra.toml)' }) };
+  static override args = existingRepoArgs;
   static override flags = {
-    variant: variantFlag,
-    arch: archFlag,
-    repo: repoFlag,
-    'infra-config-path': infraConfigFlag,
-    'root-role-path': rootRoleFlag,
+    ...repoSelectionFlags,
     within: Flags.string({ description: 'limit: "N days" from now, or an RFC 3339 time', default: '3 days', aliases: ['expiration-limit'] }),
   };
 

@@ -1,7 +1,7 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { defaultOutdir, openSigners, repoContext, repoReader, trustedRoot } from '../../lib/repo/context.ts';
-import { archFlag, expirationPolicyFlag, infraConfigFlag, keyFlag, repoFlag, rootRoleFlag, variantFlag } from '../../lib/repo/flags.ts';
+import { existingRepoArgs, expirationPolicyFlag, keyFlag, repoSelectionFlags } from '../../lib/repo/flags.ts';
 import { repoLayout } from '../../lib/repo/layout.ts';
 import { refreshRepository } from '../../lib/repo/maintain.ts';
 import { loadExpirationPolicy } from '../../lib/repo/policy.ts';
@@ -21,13 +21,9 @@ export default class RepoRefresh extends BrlCommand<RefreshResult> {
     '<%= config.bin %> repo refresh --variant aws-k8s-1.31 --repo default --outdir build/repos/refresh',
   ];
 
-  static override args = { dir: Args.string({ description: 'repository directory (default: metadata_base_url from Infra.toml)' }) };
+  static override args = existingRepoArgs;
   static override flags = {
-    variant: variantFlag,
-    arch: archFlag,
-    repo: repoFlag,
-    'infra-config-path': infraConfigFlag,
-    'root-role-path': rootRoleFlag,
+    ...repoSelectionFlags,
     'expiration-policy': expirationPolicyFlag,
     outdir: Flags.string({ description: 'where to write the refreshed metadata (default: DIR, else build/repos/<repo>)' }),
     key: keyFlag,

@@ -1,7 +1,7 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { repoContext, repoReader, trustedRoot } from '../../lib/repo/context.ts';
-import { archFlag, infraConfigFlag, repoFlag, rootRoleFlag, variantFlag } from '../../lib/repo/flags.ts';
+import { existingRepoArgs, repoSelectionFlags } from '../../lib/repo/flags.ts';
 import { validateRepository, type ValidateResult } from '../../lib/repo/validate.ts';
 import { nowSeconds } from '../../lib/tuf/time.ts';
 
@@ -17,13 +17,9 @@ export default class RepoValidate extends BrlCommand<ValidateResult> {
     '<%= config.bin %> repo validate --variant aws-k8s-1.31 --repo default --targets',
   ];
 
-  static override args = { dir: Args.string({ description: 'repository directory (default: metadata_base_url from Infra.toml)' }) };
+  static override args = existingRepoArgs;
   static override flags = {
-    variant: variantFlag,
-    arch: archFlag,
-    repo: repoFlag,
-    'infra-config-path': infraConfigFlag,
-    'root-role-path': rootRoleFlag,
+    ...repoSelectionFlags,
     targets: Flags.boolean({ description: 'also download and verify every target' }),
     jobs: Flags.integer({ char: 'j', description: 'targets checked in parallel', default: 16, min: 1, max: 64 }),
   };

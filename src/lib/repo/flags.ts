@@ -1,5 +1,5 @@
 // Flags shared by the `brl repo` commands, named as pubsys names them.
-import { Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { roleNames } from '../tuf/metadata.ts';
 
 export const repoFlag = Flags.string({ description: 'repository name: the [repo.<name>] table in Infra.toml', default: 'default', env: 'PUBLISH_REPO' });
@@ -14,3 +14,17 @@ export const keyFlag = Flags.string({
 });
 export const roleFlag = Flags.string({ description: 'role (repeatable; default: every role)', options: [...roleNames], multiple: true });
 export const expirationPolicyFlag = Flags.string({ description: 'expiration policy TOML (snapshot/targets/timestamp_expiration; default 2 weeks / 2 weeks / 1 week)' });
+
+/** Which repository a command reads: variant, arch, Infra.toml repo and the trusted root. */
+export const repoSelectionFlags = {
+  variant: variantFlag,
+  arch: archFlag,
+  repo: repoFlag,
+  'infra-config-path': infraConfigFlag,
+  'root-role-path': rootRoleFlag,
+};
+
+/** The optional DIR of the commands that read an existing repository. */
+export const existingRepoArgs = {
+  dir: Args.string({ description: 'repository directory (default: metadata_base_url from Infra.toml)' }),
+};
