@@ -1,5 +1,6 @@
 // apiserver: serves the host API on a Unix socket until SIGTERM/SIGINT; no oclif, no AWS SDK.
 import { parseArgs } from 'node:util';
+import { serveUntilSignal } from '../lib/host/serve.ts';
 import { dirname } from 'node:path';
 import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
 import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
@@ -62,11 +63,7 @@ try {
     ...(values.updog === undefined ? {} : { updogCommand: values.updog.split(' ') }),
   });
   process.stderr.write(`apiserver listening on ${server.socketPath}\n`);
-  const stop = (): void => {
-    void server.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  await serveUntilSignal(server);
 } catch (error) {
   if (error instanceof DatastoreIntegrityError || error instanceof SocketInUseError) {
     process.stderr.write(`${error.message}\n`);

@@ -64,8 +64,6 @@ try {
     process.stderr.write(`serving the API on ${server.socketPath}\n`);
     await serveUntilSignal(server);
   }
-  // Done and closed: a restart command's leftover child-process timer must not keep the host waiting.
-  process.exit(0);
 } catch (error) {
   // A failed boot step is the host's state to fix (user data, migrations, defaults), not a crash to debug.
   process.stderr.write(`host-boot: ${error instanceof Error ? error.message : String(error)}\n`);
