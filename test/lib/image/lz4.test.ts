@@ -159,7 +159,7 @@ test('many sizes and block sizes round-trip through lz4 -9 and the decoder', asy
   }
 });
 
-test('random damage is always a BrlError or a correct decode, never a crash', async (t) => {
+test('random damage without checksums ends in a BrlError or some output, never another exception', async (t) => {
   const data = sampleData().subarray(0, 400_000);
   // Without checksums damage can only be caught by the block structure, the hardest case.
   const clean = lz4Cli(['-q', '-c', '-9', '-B4', '--no-frame-crc'], data);
@@ -168,6 +168,7 @@ test('random damage is always a BrlError or a correct decode, never a crash', as
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed % limit;
   };
+  let refused = 0;
   for (let round = 0; round < 200; round++) {
     const damaged = Buffer.from(clean);
     for (let flips = 1 + random(3); flips > 0; flips--) damaged[7 + random(damaged.length - 7)] = random(256);
@@ -175,9 +176,11 @@ test('random damage is always a BrlError or a correct decode, never a crash', as
       await decode(damaged, 65_536);
     } catch (error) {
       if (!(error instanceof BrlError)) t.fail(`round ${round}: ${String(error)}`);
+      refused += 1;
     }
   }
-  t.pass();
+  // The block structure alone catches much of the damage (fixed seed, so the count is stable).
+  t.true(refused > 50, `${refused} of 200 damaged streams refused`);
 });
 
 test('a compressed chunk of zeros is decoded block by block as the reader consumes, not all at once', async (t) => {
