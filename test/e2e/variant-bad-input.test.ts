@@ -120,7 +120,11 @@ test('a corrupt RPM in the package cache is an error naming the file, and leaves
   project.addPackage('test-victim', tinySpec('test-victim', [], 'echo payload > %{buildroot}%{_cross_datadir}/test-victim/file'));
   project.addVariant('test-corrupt', 'included-packages = ["release", "minimal-kernel", "test-victim"]\n');
   const built = await buildPackages(project.dir, { names: ['test-victim'], progress: 'silent' });
-  const rpm = built.packages.find((pkg) => pkg.name === 'test-victim')?.rpms[0] as string;
+  const rpm = built.packages.find((pkg) => pkg.name === 'test-victim')?.rpms[0];
+  if (rpm === undefined) {
+    t.fail(`test-victim built no RPM: ${JSON.stringify(built.packages.map((pkg) => pkg.name))}`);
+    return;
+  }
   // Same size, different bytes: the cache still believes its outputs, the digests do not.
   const bytes = readFileSync(rpm);
   bytes.fill(0x5a, bytes.length - 48, bytes.length - 16);

@@ -1,24 +1,23 @@
 // `brl doctor`: which host tools are present, and the command that installs the missing ones.
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { checkHostTools, hostTools, installCommand, type HostTool, type ToolStatus } from './host-tools.ts';
+import { checkHostTools, hostTools, installCommand, type HostTool, type HostToolUse, type ToolStatus } from './host-tools.ts';
 
 export interface DoctorResult {
   tools: ToolStatus[];
-  missingRequired: string[];
-  missingOptional: string[];
-  /** Installs every missing tool, required or optional; absent when nothing is missing. */
+  /** Missing tools by what they are needed for; brl cannot build while `build` is not empty. */
+  missing: Record<HostToolUse, string[]>;
+  /** Installs every missing tool; absent when nothing is missing. */
   installCommand?: string;
 }
 
 export function runDoctor(tools: readonly HostTool[] = hostTools): DoctorResult {
   const statuses = checkHostTools(tools);
-  const missing = statuses.filter((tool) => tool.path === undefined);
-  const isRoot = process.getuid?.() === 0;
+  const absent = statuses.filter((tool) => tool.path === undefined);
+  const missingFor = (use: HostToolUse) => absent.filter((tool) => tool.use === use).map((tool) => tool.command);
   return {
     tools: statuses,
-    missingRequired: missing.filter((tool) => !tool.optional).map((tool) => tool.command),
-    missingOptional: missing.filter((tool) => tool.optional).map((tool) => tool.command),
-    ...(missing.length > 0 ? { installCommand: installCommand(missing, isRoot) } : {}),
+    missing: { build: missingFor('build'), test: missingFor('test'), vm: missingFor('vm') },
+    ...(absent.length > 0 ? { installCommand: installCommand(absent, process.getuid?.() === 0) } : {}),
   };
 }
 

@@ -1,30 +1,55 @@
-// The host programs brl runs, the Debian packages that provide them, and how to find them.
+// The host programs and files brl uses, the Debian packages that provide them, and how to find them.
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+/**
+ * What a tool is needed for: `build` (fetching sources, building packages and images — brl fails
+ * without it), `test` (oracles the test suite checks brl against) or `vm` (booting images).
+ */
+export type HostToolUse = 'build' | 'test' | 'vm';
+
 export interface HostTool {
+  /** The command brl runs (found on PATH), or a short name for a file it reads. */
   command: string;
+  /** An absolute path probed instead of PATH: headers, static libraries and firmware are files, not commands. */
+  file?: string;
   debianPackage: string;
   /** What brl uses it for, shown by `brl doctor`. */
   purpose: string;
-  /** Optional tools are test oracles; brl works without them. */
-  optional: boolean;
+  use: HostToolUse;
 }
 
 export const hostTools: readonly HostTool[] = [
-  { command: 'rpmbuild', debianPackage: 'rpm', purpose: 'builds packages from specs', optional: false },
-  { command: 'rpm', debianPackage: 'rpm', purpose: 'queries and installs RPMs into staging roots', optional: false },
-  { command: 'bwrap', debianPackage: 'bubblewrap', purpose: 'network-less build sandbox', optional: false },
-  { command: 'gcc', debianPackage: 'gcc', purpose: 'compiles C sources in package builds', optional: false },
-  { command: 'make', debianPackage: 'make', purpose: 'runs makefiles in package builds', optional: false },
-  { command: 'mkfs.ext4', debianPackage: 'e2fsprogs', purpose: 'creates ext4 root, boot and data filesystems', optional: false },
-  { command: 'debugfs', debianPackage: 'e2fsprogs', purpose: 'sets SELinux labels on ext4 images', optional: false },
-  { command: 'resize2fs', debianPackage: 'e2fsprogs', purpose: 'shrinks the root filesystem to its minimum', optional: false },
-  { command: 'mkfs.erofs', debianPackage: 'erofs-utils', purpose: 'creates erofs root filesystems', optional: false },
-  { command: 'lz4', debianPackage: 'lz4', purpose: 'compresses update and disk images', optional: false },
-  { command: 'qemu-img', debianPackage: 'qemu-utils', purpose: 'converts disk images to qcow2 and vmdk', optional: false },
-  { command: 'veritysetup', debianPackage: 'cryptsetup-bin', purpose: 'test oracle for dm-verity', optional: true },
-  { command: 'sgdisk', debianPackage: 'gdisk', purpose: 'test oracle for GPT', optional: true },
+  { command: 'rpmbuild', debianPackage: 'rpm', purpose: 'builds packages from specs', use: 'build' },
+  { command: 'rpm', debianPackage: 'rpm', purpose: 'queries and installs RPMs into staging roots', use: 'build' },
+  { command: 'bwrap', debianPackage: 'bubblewrap', purpose: 'network-less build sandbox', use: 'build' },
+  { command: 'gcc', debianPackage: 'gcc', purpose: 'compiles C sources in package builds', use: 'build' },
+  // gcc without recommends has no libc headers: `stdio.h` is the first thing a C build misses.
+  { command: 'libc headers', file: '/usr/include/stdio.h', debianPackage: 'libc6-dev', purpose: 'C headers and libraries for package builds', use: 'build' },
+  { command: 'make', debianPackage: 'make', purpose: 'runs makefiles in package builds', use: 'build' },
+  { command: 'git', debianPackage: 'git', purpose: 'build id and SOURCE_DATE_EPOCH from the checkout', use: 'build' },
+  { command: 'apt-get', debianPackage: 'apt', purpose: 'fetches deb: sources through the machine\'s apt sources', use: 'build' },
+  { command: 'dpkg-deb', debianPackage: 'dpkg', purpose: 'unpacks Debian packages in package builds', use: 'build' },
+  { command: 'xz', debianPackage: 'xz-utils', purpose: 'unpacks xz-compressed sources and kernel modules', use: 'build' },
+  { command: 'depmod', debianPackage: 'kmod', purpose: 'kernel module index of the root filesystem', use: 'build' },
+  { command: 'mkfs.ext4', debianPackage: 'e2fsprogs', purpose: 'creates ext4 root, boot and data filesystems', use: 'build' },
+  { command: 'debugfs', debianPackage: 'e2fsprogs', purpose: 'sets SELinux labels on ext4 images', use: 'build' },
+  { command: 'resize2fs', debianPackage: 'e2fsprogs', purpose: 'shrinks the root filesystem to its minimum', use: 'build' },
+  { command: 'dumpe2fs', debianPackage: 'e2fsprogs', purpose: 'reads the size of a shrunk filesystem', use: 'build' },
+  { command: 'filefrag', debianPackage: 'e2fsprogs', purpose: 'finds the data extents of sparse images', use: 'build' },
+  { command: 'mkfs.erofs', debianPackage: 'erofs-utils', purpose: 'creates erofs root filesystems', use: 'build' },
+  { command: 'lz4', debianPackage: 'lz4', purpose: 'compresses update and disk images', use: 'build' },
+  { command: 'qemu-img', debianPackage: 'qemu-utils', purpose: 'converts disk images to qcow2 and vmdk', use: 'build' },
+  { command: 'veritysetup', debianPackage: 'cryptsetup-bin', purpose: 'test oracle for dm-verity', use: 'test' },
+  { command: 'sgdisk', debianPackage: 'gdisk', purpose: 'test oracle for GPT', use: 'test' },
+  { command: 'fsck.ext4', debianPackage: 'e2fsprogs', purpose: 'test oracle for ext4 filesystems', use: 'test' },
+  { command: 'openssl', debianPackage: 'openssl', purpose: 'makes test certificates and checks CA bundles', use: 'test' },
+  { command: 'strip', debianPackage: 'binutils', purpose: 'makes stripped binaries for hardening tests', use: 'test' },
+  { command: 'setpriv', debianPackage: 'util-linux', purpose: 'runs brl without root\'s privileges in permission tests', use: 'test' },
+  { command: 'cpio', debianPackage: 'cpio', purpose: 'test oracle for initramfs archives', use: 'test' },
+  { command: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', purpose: 'boots x86_64 images (brl vm run)', use: 'vm' },
+  { command: 'OVMF firmware', file: '/usr/share/OVMF/OVMF_CODE_4M.fd', debianPackage: 'ovmf', purpose: 'UEFI firmware for x86_64 VMs', use: 'vm' },
+  { command: 'SeaBIOS firmware', file: '/usr/share/seabios/bios-256k.bin', debianPackage: 'seabios', purpose: 'BIOS firmware for x86_64 VMs', use: 'vm' },
 ];
 
 // Non-root shells often lack the sbin directories where mkfs and friends live.
@@ -45,17 +70,26 @@ export function findOnPath(command: string, pathEnv: string = process.env.PATH ?
   return undefined;
 }
 
+function findFile(path: string): string | undefined {
+  try {
+    accessSync(path, constants.R_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ToolStatus extends HostTool {
   path: string | undefined;
 }
 
 export function checkHostTools(tools: readonly HostTool[] = hostTools): ToolStatus[] {
-  return tools.map((tool) => ({ ...tool, path: findOnPath(tool.command) }));
+  return tools.map((tool) => ({ ...tool, path: tool.file === undefined ? findOnPath(tool.command) : findFile(tool.file) }));
 }
 
 /** The one apt-get command line that installs the given tools' packages. */
 export function installCommand(tools: readonly HostTool[], asRoot: boolean): string {
   const packages = [...new Set(tools.map((tool) => tool.debianPackage))].sort();
   const sudo = asRoot ? '' : 'sudo ';
-  return `${sudo}apt-get update && ${sudo}apt-get install -y ${packages.join(' ')}`;
+  return `${sudo}apt-get update && ${sudo}apt-get install -y --no-install-recommends ${packages.join(' ')}`;
 }
