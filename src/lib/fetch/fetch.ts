@@ -11,6 +11,7 @@ import { brlInstallDir } from '../core/paths.ts';
 import type { ExternalFile, PackageDefinition } from '../packages/manifest.ts';
 import type { FetchConfig } from './config.ts';
 import { resolveDebUrl } from './deb.ts';
+import { resolveDebSrcUrl } from './deb-src.ts';
 import { createDispatcher, defaultNetworkOptions, downloadVerified, SourceError, type NetworkOptions } from './download.ts';
 import { lookasidePath, lookasideUrl } from './lookaside.ts';
 import { resolveNpmTarball } from './npm.ts';
@@ -187,7 +188,7 @@ async function fetchFromSources(job: FetchJob, config: FetchConfig, context: Fet
     candidates.push({ source: 'lookaside', label: url, url: async () => url });
   }
   const upstreamAllowed = file.forceUpstream || config.upstreamFallback;
-  if (upstreamAllowed) candidates.push({ source: 'upstream', label: file.url, url: () => upstreamUrl(job) });
+  if (upstreamAllowed) candidates.push({ source: 'upstream', label: file.url, url: () => upstreamUrl(job, config.cacheDir) });
 
   const attempts: SourceAttempt[] = [];
   for (const candidate of candidates) {
@@ -214,7 +215,7 @@ async function fetchFromSources(job: FetchJob, config: FetchConfig, context: Fet
   throw sourcesExhausted(job, attempts, upstreamAllowed);
 }
 
-function upstreamUrl(job: FetchJob): Promise<string> {
+function upstreamUrl(job: FetchJob, cacheDir: string): Promise<string> {
   const { file } = job;
   const manifestPath = job.owners.map((owner) => owner.manifestPath).join(', ');
   if (file.kind === 'npm') return resolveNpmTarball(file.url, file.sha512, { manifestPath });
@@ -225,6 +226,7 @@ function upstreamUrl(job: FetchJob): Promise<string> {
       fileName: file.fileName,
     });
   }
+  if (file.kind === 'deb-src') return resolveDebSrcUrl(file.url, { packageName: ownerNames(job), manifestPath, fileName: file.fileName, cacheDir });
   return Promise.resolve(file.url);
 }
 

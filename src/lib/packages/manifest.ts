@@ -17,10 +17,10 @@ import {
 export const packagesDirName = 'packages-specs';
 
 /** Where an external file comes from; every kind is pinned by sha512. */
-export type SourceKind = 'url' | 'npm' | 'deb';
+export type SourceKind = 'url' | 'npm' | 'deb' | 'deb-src';
 
 export interface ExternalFile {
-  /** As written: `https://…`, `http://…`, `file://…`, `npm:<name>@<version>` or `deb:<name>=<version>`. */
+  /** As written: `https://…`, `http://…`, `file://…`, `npm:<name>@<version>`, `deb:<name>=<version>` or `deb-src:<source package>=<version>`. */
   url: string;
   kind: SourceKind;
   /** Lowercase hex SHA-512. */
@@ -143,8 +143,9 @@ function readSourceGroups(doc: TomlDocument): string[] {
 function sourceKind(doc: TomlDocument, url: string, key: string): SourceKind {
   if (/^npm:(@[^/@\s]+\/)?[^/@\s]+@[^@\s]+$/.test(url)) return 'npm';
   if (/^deb:[a-z0-9][a-z0-9+.-]*=[^\s=]+$/.test(url)) return 'deb';
+  if (/^deb-src:[a-z0-9][a-z0-9+.-]*=[^\s=]+$/.test(url)) return 'deb-src';
   if (/^(https?|file):\/\/\S+$/.test(url)) return 'url';
-  throw tomlKeyError(doc, key, `unsupported source "${url}" (use https://, http://, file://, npm:<name>@<version> or deb:<name>=<version>)`);
+  throw tomlKeyError(doc, key, `unsupported source "${url}" (use https://, http://, file://, npm:<name>@<version>, deb:<name>=<version> or deb-src:<source package>=<version>)`);
 }
 
 function defaultFileName(doc: TomlDocument, url: string, kind: SourceKind, key: string): string {
@@ -155,6 +156,8 @@ function defaultFileName(doc: TomlDocument, url: string, kind: SourceKind, key: 
     const name = spec.slice(0, at).replace(/^@[^/]+\//, '');
     return `${name}-${spec.slice(at + 1)}.tgz`;
   }
+  // A source package has several files (.dsc, orig and Debian tarballs): each entry names its own.
+  if (kind === 'deb-src') throw tomlKeyError(doc, key, `"${url}" is a source package of several files; set path to the one this entry pins`);
   if (kind === 'deb') {
     const [name, version] = url.slice('deb:'.length).split('=') as [string, string];
     // Debian's pool naming drops the epoch; the arch is appended when known, so ask for `path`.
