@@ -10,6 +10,8 @@ export const imageFeatureNames = [
   'erofs-root-partition',
   'fips',
   'external-kmod-development',
+  // brl: the guest API reachable from the host through `brl vm run` (development variants only).
+  'api-bridge',
 ] as const;
 export type ImageFeature = (typeof imageFeatureNames)[number];
 
@@ -25,6 +27,7 @@ export const defaultImageFeatures: ImageFeatures = {
   'erofs-root-partition': false,
   fips: false,
   'external-kmod-development': false,
+  'api-bridge': false,
 };
 
 /** Parsed, then refused: newer upstream experiments brl does not implement. */

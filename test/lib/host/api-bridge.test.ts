@@ -1,0 +1,86 @@
+import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { apiRequest } from '../../../src/lib/host/apiclient/request.ts';
+import { encodeData, encodeFrame, FrameDecoder, FrameType, MAX_PAYLOAD_BYTES } from '../../../src/lib/host/api-bridge/protocol.ts';
+import { startGuestBridge, startHostBridge } from '../../../src/lib/host/api-bridge/bridge.ts';
+import { startServer } from './_root.ts';
+
+/** A connected socket pair standing in for the virtio-serial port (guest) and QEMU's chardev (host). */
+async function channelPair(dir: string): Promise<[Socket, Socket]> {
+  const path = join(dir, 'channel.sock');
+  const server = createServer();
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const client = connect(path);
+  const pair: [Socket, Socket] = [await accepted, client];
+  server.close();
+  return pair;
+}
+
+test('frames survive any split of the stream, and large payloads are cut at the frame limit', (t) => {
+  const big = Buffer.alloc(MAX_PAYLOAD_BYTES * 2 + 5, 7);
+  const stream = Buffer.concat([encodeFrame(FrameType.hello, 0), encodeFrame(FrameType.open, 3), ...encodeData(3, big), encodeFrame(FrameType.close, 3)]);
+  const decoder = new FrameDecoder();
+  const frames = [];
+  for (let offset = 0; offset < stream.length; offset += 1000) frames.push(...decoder.push(stream.subarray(offset, offset + 1000)));
+  t.deepEqual(frames.map((frame) => [frame.type, frame.connection, frame.payload.length]), [
+    [FrameType.hello, 0, 0], [FrameType.open, 3, 0],
+    [FrameType.data, 3, MAX_PAYLOAD_BYTES], [FrameType.data, 3, MAX_PAYLOAD_BYTES], [FrameType.data, 3, 5],
+    [FrameType.close, 3, 0],
+  ]);
+  t.throws(() => new FrameDecoder().push(Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0])), { message: /corrupt/ });
+});
+
+test('apiclient requests on the host socket reach the guest apiserver, many at once, each with its own answer', async (t) => {
+  const { server, call } = await startServer(t);
+  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const [guestEnd, hostEnd] = await channelPair(dir);
+  t.teardown(() => { guestEnd.destroy(); hostEnd.destroy(); });
+  const hostSocket = join(dir, 'api.sock');
+  const host = await startHostBridge(hostSocket, hostEnd);
+  t.teardown(() => host.close());
+  startGuestBridge(server.socketPath, guestEnd);
+  await host.guestReady;
+
+  const motds = Array.from({ length: 12 }, (_, index) => `hello ${index} ${'x'.repeat(index * 20_000)}`);
+  await Promise.all(motds.map(async (motd, index) => {
+    const patch = await apiRequest(hostSocket, 'PATCH', `/settings?tx=t${index}`, JSON.stringify({ motd }));
+    t.is(patch.status, 204, patch.body);
+    const pending = await apiRequest(hostSocket, 'GET', `/tx?tx=t${index}`);
+    t.is((JSON.parse(pending.body) as { motd: string }).motd, motd, pending.body.slice(0, 100));
+  }));
+  const direct = await call('GET', '/os');
+  const bridged = await apiRequest(hostSocket, 'GET', '/os');
+  t.is(bridged.status, 200);
+  t.is(bridged.body, direct.body);
+});
+
+test('before the guest says hello the host socket refuses, and a new hello drops connections of the old session', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const [guestEnd, hostEnd] = await channelPair(dir);
+  t.teardown(() => { guestEnd.destroy(); hostEnd.destroy(); });
+  const hostSocket = join(dir, 'api.sock');
+  const host = await startHostBridge(hostSocket, hostEnd);
+  t.teardown(() => host.close());
+  await t.throwsAsync(apiRequest(hostSocket, 'GET', '/os'));
+
+  // Play the guest by hand: hello, then watch for the OPEN of a client that never gets an answer.
+  const decoder = new FrameDecoder();
+  const opened = new Promise<number>((resolve) => guestEnd.on('data', (chunk: Buffer) => {
+    for (const frame of decoder.push(chunk)) if (frame.type === FrameType.open) resolve(frame.connection);
+  }));
+  guestEnd.write(encodeFrame(FrameType.hello, 0));
+  await host.guestReady;
+  const client = connect(hostSocket);
+  const clientClosed = new Promise<void>((resolve) => client.on('close', () => resolve()));
+  client.write('GET /os HTTP/1.1\r\n\r\n');
+  t.true((await opened) > 0);
+  guestEnd.write(encodeFrame(FrameType.hello, 0)); // the guest rebooted
+  await clientClosed;
+  t.true(client.destroyed, 'the old session\'s client was closed by the new hello');
+});
