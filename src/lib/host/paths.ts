@@ -15,6 +15,8 @@ export interface HostPaths {
   metadataDir: string;
   /** User data sources read by early-boot-config, in provider order. */
   localUserData: { name: string; path: string }[];
+  /** brl: user data a VM was given as QEMU fw_cfg file `opt/org.brl/user-data` (`brl vm run --user-data`). */
+  fwCfgUserData: string;
 }
 
 export function hostPaths(root: string): HostPaths {
@@ -31,6 +33,7 @@ export function hostPaths(root: string): HostPaths {
     earlyBootMarker: at('var/lib/bottlerocket/early-boot-config.ran'),
     migrationsDir: at('var/lib/bottlerocket-migrations'),
     metadataDir: at('var/cache/bottlerocket-metadata'),
+    fwCfgUserData: at('sys/firmware/qemu_fw_cfg/by_name/opt/org.brl/user-data/raw'),
     localUserData: [
       { name: '10-local-defaults', path: at('local/user-data-defaults.toml') },
       { name: '20-local-user-data', path: at('var/lib/bottlerocket/user-data.toml') },

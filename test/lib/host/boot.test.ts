@@ -1,8 +1,8 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { readFile, readlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bootHost } from '../../../src/lib/host/boot/boot.ts';
 import { readVersionChain } from '../../../src/lib/host/datastore/layout.ts';
@@ -45,6 +45,18 @@ test('first boot creates, seeds, generates and renders; user data and generators
   t.is(second.settings.motd, 'first boot');
   t.is((second.settings.updates as { seed: number }).seed, seed);
   t.deepEqual(second.result.committed, []);
+});
+
+test('user data from QEMU fw_cfg applies after the local files and before a user-data file', async (t) => {
+  const root = await makeRoot(t);
+  const fwCfg = join(root, 'sys/firmware/qemu_fw_cfg/by_name/opt/org.brl/user-data/raw');
+  await mkdir(dirname(fwCfg), { recursive: true });
+  await writeFile(fwCfg, '[settings]\nmotd = "from fw_cfg"\n[settings.updates]\nmetadata-base-url = "http://10.0.2.100:8080/metadata/"\n');
+  await writeFile(join(root, 'user-data.toml'), '[settings]\nmotd = "from the file"\n');
+  const { result, settings } = await boot(root, join(root, 'user-data.toml'));
+  t.deepEqual(result.earlyBootConfig.providers.filter((provider) => provider.applied).map((provider) => provider.name), ['40-qemu-fw-cfg', '40-user-data-file']);
+  t.is(settings.motd, 'from the file');
+  t.is((settings.updates as { 'metadata-base-url': string })['metadata-base-url'], 'http://10.0.2.100:8080/metadata/');
 });
 
 test('user data without a [settings] table fails the boot with upstream\'s message', async (t) => {

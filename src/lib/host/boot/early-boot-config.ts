@@ -40,6 +40,8 @@ export async function runEarlyBootConfig(
   for (const provider of [defaults, local]) {
     if (provider) sources.push({ name: provider.name, source: provider.path, read: () => readOptional(provider.path) });
   }
+  // Only a VM started with user data has this fw_cfg file; read between the local files and the cloud's.
+  sources.push({ name: '40-qemu-fw-cfg', source: paths.fwCfgUserData, read: () => readOptional(paths.fwCfgUserData) });
   if (userData !== undefined) {
     const isUrl = /^https?:\/\//.test(userData);
     sources.push({
