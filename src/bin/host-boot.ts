@@ -1,13 +1,17 @@
-// host-boot: the host's boot sequence (`brl host boot` without oclif), then serves the API until SIGTERM/SIGINT.
+// host-boot: the host's boot sequence (`brl host boot` without oclif), then serves the API until
+// SIGTERM/SIGINT; or, as systemd runs it, one step per unit (`host-boot storewolf`).
 import { parseArgs } from 'node:util';
 import { bootHost } from '../lib/host/boot/boot.ts';
+import { bootSteps, isBootStep, runBootStep } from '../lib/host/boot/steps.ts';
 import { serveUntilSignal } from '../lib/host/serve.ts';
 
-const USAGE = `Usage: host-boot [--root DIR] [--disk PATH] [--user-data FILE|URL] [--socket-path PATH]
+const USAGE = `Usage: host-boot [STEP] [--root DIR] [--disk PATH] [--user-data FILE|URL] [--socket-path PATH]
                  [--socket-gid GID] [--updog COMMAND] [--exit]
 
-  migrator, storewolf, apiserver, early-boot-config, setting generators, commit, render every
-  configuration file, and signpost mark-successful-boot when --disk is given.
+  Without STEP: migrator, storewolf, apiserver, early-boot-config, setting generators, commit,
+  render every configuration file, and signpost mark-successful-boot when --disk is given.
+  With STEP, only that step, against the running apiserver where it needs one (systemd units):
+  ${bootSteps.join(', ')}.
 
   --root DIR              host root the fixed paths live under (default /)
   --disk PATH             OS disk to mark as successfully booted
@@ -24,8 +28,10 @@ function usage(message: string): never {
 }
 
 let values;
+let positionals: string[] = [];
 try {
-  ({ values } = parseArgs({
+  ({ values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
       root: { type: 'string', default: '/' },
       disk: { type: 'string' },
@@ -46,6 +52,24 @@ if (values.help) {
 }
 const socketGidText = values['socket-gid'];
 if (socketGidText !== undefined && !/^\d+$/.test(socketGidText)) usage(`--socket-gid must be a non-negative integer, got '${socketGidText}'`);
+
+const [step, ...extra] = positionals;
+if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
+if (step !== undefined) {
+  if (!isBootStep(step)) usage(`unknown step '${step}'`);
+  try {
+    await runBootStep(step, {
+      root: values.root,
+      log: (line) => process.stderr.write(`${step}: ${line}\n`),
+      ...(values['user-data'] === undefined ? {} : { userData: values['user-data'] }),
+      ...(values['socket-path'] === undefined ? {} : { socketPath: values['socket-path'] }),
+    });
+  } catch (error) {
+    process.stderr.write(`${step}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
 
 try {
   const { result, server } = await bootHost({

@@ -76,7 +76,7 @@ export async function bootHost(options: BootOptions): Promise<{ result: BootResu
 }
 
 /** settings-committer: commit the launch transaction; nothing pending (422) is success. */
-async function commitLaunch(socket: string): Promise<string[]> {
+export async function commitLaunch(socket: string): Promise<string[]> {
   const uri = `/tx/commit?tx=${LAUNCH_TX}`;
   const response = await apiRequest(socket, 'POST', uri);
   if (response.status === 422) return [];
