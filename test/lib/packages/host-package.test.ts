@@ -29,16 +29,23 @@ test.after.always(() => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
-test('the brl-host RPM ships the five launchers and their bundles and requires only node-runtime', async (t) => {
+test('the brl-host RPM ships the launchers, their bundles and the boot units, and requires only node-runtime', async (t) => {
   const [rpm] = await rpmsOf('brl-host');
   t.regex(basename(rpm as string), /^bottlerocket-brl-host-0\.1\.0-1\..*\.noarch\.rpm$/);
   const files = (await rpmQuery(rpm as string, ['--qf', '[%{FILENAMES} %{FILEMODES:perms}\n]'])).filter((line) => !line.includes('/licenses/'));
-  const programs = ['apiclient', 'apiserver', 'host-boot', 'signpost', 'updog'];
-  t.deepEqual(files, [
-    ...programs.map((program) => `${sysrootPrefix}/usr/bin/${program} -rwxr-xr-x`),
-    `${sysrootPrefix}/usr/lib/brl drwxr-xr-x`,
-    ...[...programs, 'lz4-worker', 'verity-worker'].sort().map((bundle) => `${sysrootPrefix}/usr/lib/brl/${bundle}.js -rw-r--r--`),
+  const programs = ['api-bridge', 'apiclient', 'apiserver', 'host-boot', 'signpost', 'updog'];
+  const inUsrLib = (path: string) => files.filter((line) => line.startsWith(`${sysrootPrefix}/usr/lib/${path}`)).map((line) => line.slice(sysrootPrefix.length));
+  t.deepEqual(files.filter((line) => line.includes('/usr/bin/')), programs.map((program) => `${sysrootPrefix}/usr/bin/${program} -rwxr-xr-x`));
+  t.deepEqual(inUsrLib('brl'), [
+    '/usr/lib/brl drwxr-xr-x',
+    ...[...programs, 'lz4-worker', 'verity-worker'].sort().map((bundle) => `/usr/lib/brl/${bundle}.js -rw-r--r--`),
   ]);
+  const boot = ['migrator', 'storewolf', 'apiserver', 'early-boot-config', 'sundog', 'settings-applier', 'mark-successful-boot'];
+  const wanted = inUsrLib('systemd/system/multi-user.target.wants/').map((line) => line.split(' ')[0]?.split('/').pop());
+  t.deepEqual(wanted, [...boot.map((unit) => `${unit}.service`), 'systemd-networkd.service'].sort());
+  t.deepEqual(inUsrLib('systemd/system/local-fs.target.wants/').map((line) => line.split(' ')[0]?.split('/').pop()), ['etc.mount', 'prepare-local.service']);
+  t.true(inUsrLib('systemd/system/api-bridge.service').length === 1, 'shipped, but enabled only by the api-bridge feature');
+  t.false(wanted.includes('api-bridge.service'));
   const requires = (await rpmQuery(rpm as string, ['-R'])).filter((line) => !line.startsWith('rpmlib('));
   t.deepEqual(requires, ['bottlerocket-node-runtime']);
   const licenses = await rpmQuery(rpm as string, ['-l']);
