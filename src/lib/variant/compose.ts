@@ -20,6 +20,7 @@ import { writeDisk, type WrittenDisk } from './disk.ts';
 import {
   bootExt4, dataExt4, ext4UsedBytes, FilesystemTooSmall, makeErofs, makeExt4, privateExt4, rootExt4,
 } from './filesystems.ts';
+import { placeBootloader, takeBootloaderFiles, type BootloaderFiles } from './bootloader.ts';
 import { renderGrubConfig } from './grub.ts';
 import { buildInventory } from './inventory.ts';
 import { ovfTemplateName, writeOva } from './ova.ts';
@@ -57,6 +58,7 @@ export interface Composition {
   rootTree: string;
   bootTree: string;
   efiTree: string;
+  bootloader: BootloaderFiles;
   privateTree: string;
   rootLabels: Map<string, string> | undefined;
   bootLabels: Map<string, string> | undefined;
@@ -94,9 +96,7 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     ...(work.caBundle === undefined ? {} : { caBundle: work.caBundle }),
     warn: work.warn,
   });
-  if (assembled.efiFiles > 0) {
-    work.warn(`${assembled.efiFiles} files under /boot/efi are not written: brl leaves EFI-SYSTEM empty until it builds FAT images`);
-  }
+  const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
   await mkdir(privateTree);
   await writeFile(join(privateTree, 'bootconfig.data'), encodeBootconfig(assembled.bootconfig));
 
@@ -116,7 +116,7 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     partitionPlan: work.definition.layout.partitionPlan,
     inPlaceUpdates: work.definition.features['in-place-updates'],
   };
-  return { rootTree, bootTree, efiTree, privateTree, rootLabels, bootLabels, fileContexts, osPlan: planOsDisk(layout), dataPlan: planDataDisk(layout) };
+  return { rootTree, bootTree, efiTree, bootloader, privateTree, rootLabels, bootLabels, fileContexts, osPlan: planOsDisk(layout), dataPlan: planDataDisk(layout) };
 }
 
 export async function buildRoot(work: Work, c: Composition): Promise<Partial<Composition>> {
@@ -205,10 +205,13 @@ export async function buildSupportFilesystems(work: Work, c: Composition): Promi
 export async function buildDisks(work: Work, c: Composition): Promise<Partial<Composition>> {
   const unifiedData = c.dataPlan === undefined ? c.dataImage : undefined;
   const osDisk = join(work.tempDir, 'os.img');
+  const boot = await placeBootloader(c.bootloader, c.osPlan, work.ids, work.identity.sourceDateEpoch, work.tempDir);
   const osWritten = await writeDisk(osDisk, c.osPlan, work.ids, {
     'BOOT-A': c.bootImage, 'ROOT-A': c.rootImage, 'HASH-A': c.verityImage, PRIVATE: c.privateImage,
     ...(unifiedData === undefined ? {} : { 'DATA-A': unifiedData }),
-  });
+    ...(boot.efiSystemImage === undefined ? {} : { 'EFI-A': boot.efiSystemImage }),
+    ...(boot.biosBootImage === undefined ? {} : { BIOS: boot.biosBootImage }),
+  }, boot.mbrBootCode);
   let dataDisk: string | undefined;
   let dataWritten: WrittenDisk | undefined;
   if (c.dataPlan !== undefined) {

@@ -106,9 +106,12 @@ export interface WrittenDisk {
 
 /**
  * Writes a disk of `plan.sizeMiB` at `path`: each filesystem image in `contents` at its
- * partition's offset (failing when one does not fit), then the protective MBR and both GPTs.
+ * partition's offset (failing when one does not fit), then the protective MBR (with
+ * `mbrBootCode` as its first 440 bytes when given) and both GPTs.
  */
-export async function writeDisk(path: string, plan: DiskPlan, ids: IdContext, contents: Partial<Record<PartitionKey, string>>): Promise<WrittenDisk> {
+export async function writeDisk(
+  path: string, plan: DiskPlan, ids: IdContext, contents: Partial<Record<PartitionKey, string>>, mbrBootCode?: Uint8Array,
+): Promise<WrittenDisk> {
   const table = gptForPlan(plan, ids);
   const sizeBytes = plan.sizeMiB * MiB;
   const extents: Extent[] = [{ offset: 0, length: MiB }, { offset: sizeBytes - MiB, length: MiB }];
@@ -129,6 +132,7 @@ export async function writeDisk(path: string, plan: DiskPlan, ids: IdContext, co
       }
       await copySparse(source, handle, partition.startMiB * MiB, extents);
     }
+    if (mbrBootCode !== undefined) await writeFully(handle, Buffer.from(mbrBootCode), 0);
     await writeProtectiveMbr(handle, table);
     await writeGpt(handle, table);
   } finally {
