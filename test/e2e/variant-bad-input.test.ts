@@ -101,6 +101,15 @@ test('the reserved uefi-secure-boot feature stops the build with its reason', as
   assertNothingLeft(t, project, 'test-secureboot');
 });
 
+test('the api-bridge feature without the package that ships its unit is an error naming both', async (t) => {
+  const project = freshProject();
+  project.addVariant('test-bridge', minimalVariant('[image-features]\napi-bridge = true'));
+  const error = await failure(project, 'test-bridge');
+  t.is(error.code, 'FEATURE_NEEDS_PACKAGE');
+  t.regex(error.message, /api-bridge image feature needs \/usr\/lib\/systemd\/system\/api-bridge\.service/);
+  assertNothingLeft(t, project, 'test-bridge');
+});
+
 test('a root that does not fit ROOT-A says by how much, and leaves nothing behind', async (t) => {
   const project = freshProject();
   // 480 MiB of incompressible data cannot fit the 460 MiB ROOT-A of a 1 GiB image.

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { createHmac, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BrlError, ExitCode } from '../core/errors.ts';
@@ -37,6 +37,20 @@ export interface AssembleResult {
   efiFiles: number;
 }
 
+/** The api-bridge feature turns on brl-host's bridge unit; without the unit the feature cannot work. */
+async function enableApiBridge(rootTree: string): Promise<void> {
+  const unitDir = join(rootTree, 'usr/lib/systemd/system');
+  if (!existsSync(join(unitDir, 'api-bridge.service'))) {
+    throw new BrlError('the api-bridge image feature needs /usr/lib/systemd/system/api-bridge.service, which no included package ships', {
+      hint: 'include brl-host in included-packages, or drop api-bridge from [image-features]',
+      exitCode: ExitCode.badInput,
+      code: 'FEATURE_NEEDS_PACKAGE',
+    });
+  }
+  await mkdir(join(unitDir, 'multi-user.target.wants'), { recursive: true });
+  await symlink('../api-bridge.service', join(unitDir, 'multi-user.target.wants/api-bridge.service'));
+}
+
 /** FIPS's well-known HMAC key for the kernel integrity file (upstream uses the same). */
 const vmlinuzHmacKey = 'FIPS-FTW-RHT2009';
 
@@ -66,6 +80,8 @@ export async function assembleRootTree(input: AssembleInput): Promise<AssembleRe
   await rm(join(rootTree, 'usr/share/bottlerocket/image-format.env'), { force: true });
   await appendToTreeFile(rootTree, 'usr/share/bottlerocket/image-features.env', env.features);
   await appendToTreeFile(rootTree, 'usr/share/bottlerocket/image-format.env', env.format);
+
+  if (input.features['api-bridge']) await enableApiBridge(rootTree);
 
   // /boot: snippets become PRIVATE's bootconfig, efi/ the ESP, the rest the BOOT filesystem.
   const rootBoot = join(rootTree, 'boot');
