@@ -1,13 +1,11 @@
 // Describes a Bottlerocket disk image: partition table, A/B gptprio state, verity parameters, grub.cfg table, os-release.
 import { parseOsRelease } from '../core/os-release.ts';
-import { type GptPartition, type GptReadResult, partitionOffsetBytes, partitionSizeBytes, readGpt } from './gpt.ts';
+import { type GptPartition, partitionOffsetBytes, partitionSizeBytes, readGpt } from './gpt.ts';
 import { bootEverSucceeded, decodeGptPrio, type GptPrioFlags } from './gptprio.ts';
-import { DATA_PARTITION_GUID, PARTITION_TYPE } from './layout.ts';
+import { type Bank, findRole, partitionRoles } from './banks.ts';
 import { filesystemKind, readExt4File } from './fs-files.ts';
 import { openImage, type ImageSource } from './image-source.ts';
 import { parseDmVerityTable, readVeritySuperblock, type ParsedDmVerityTable } from './verity.ts';
-
-export type Bank = 'A' | 'B';
 
 export interface InspectedPartition {
   number: number;
@@ -50,45 +48,6 @@ export interface ImageInspection {
   grub: (ParsedDmVerityTable & { bank: Bank })[];
   /** os-release of bank A's root filesystem (ext4 only). */
   osRelease?: Record<string, string>;
-}
-
-const ROLE_BY_TYPE: Record<string, string> = {
-  [PARTITION_TYPE.bios]: 'BIOS',
-  [PARTITION_TYPE.efi]: 'EFI',
-  [PARTITION_TYPE.efiBackup]: 'EFI',
-  [PARTITION_TYPE.boot]: 'BOOT',
-  [PARTITION_TYPE.root]: 'ROOT',
-  [PARTITION_TYPE.hash]: 'HASH',
-  [PARTITION_TYPE.reserved]: 'RESERVED',
-  [PARTITION_TYPE.private]: 'PRIVATE',
-  [PARTITION_TYPE.data]: 'DATA',
-};
-const BANKED = new Set(['EFI', 'BOOT', 'ROOT', 'HASH', 'RESERVED', 'DATA']);
-
-/**
- * Role of each partition, as signpost finds the sets: first of a type is bank A, second bank B;
- * a data disk's lone preferred DATA partition is DATA-B (image-layout.md §1).
- */
-export function partitionRoles(partitions: GptPartition[]): Map<number, string> {
-  const seen = new Map<string, number>();
-  const roles = new Map<number, string>();
-  for (const partition of [...partitions].sort((a, b) => a.number - b.number)) {
-    const base = ROLE_BY_TYPE[partition.typeGuid] ?? 'UNKNOWN';
-    if (base === 'DATA' && partition.uniqueGuid === DATA_PARTITION_GUID.preferred && !partitions.some((other) => other.typeGuid === PARTITION_TYPE.boot)) {
-      // The split plan's separate data disk holds DATA-B, the preferred data partition.
-      roles.set(partition.number, 'DATA-B');
-      continue;
-    }
-    const count = seen.get(base) ?? 0;
-    seen.set(base, count + 1);
-    roles.set(partition.number, BANKED.has(base) ? `${base}-${count === 0 ? 'A' : count === 1 ? 'B' : String(count + 1)}` : base);
-  }
-  return roles;
-}
-
-export function findRole(gpt: GptReadResult, role: string): GptPartition | undefined {
-  const roles = partitionRoles(gpt.table.partitions);
-  return gpt.table.partitions.find((partition) => roles.get(partition.number) === role);
 }
 
 /** The dm-verity table of grub.cfg on a bank's BOOT partition, or a reason it could not be read. */
@@ -134,7 +93,7 @@ export async function inspectOpenImage(source: ImageSource): Promise<ImageInspec
     grub: [],
   };
   for (const bank of ['A', 'B'] as const) {
-    const hash = findRole(gpt, `HASH-${bank}`);
+    const hash = findRole(gpt.table, `HASH-${bank}`);
     const superblock = hash ? readVeritySuperblock({ path: source.rawPath, offset: partitionOffsetBytes(hash) }) : undefined;
     if (superblock) {
       inspection.verity.push({
@@ -148,11 +107,11 @@ export async function inspectOpenImage(source: ImageSource): Promise<ImageInspec
         hashBlockSize: superblock.hashBlockSize,
       });
     }
-    const boot = findRole(gpt, `BOOT-${bank}`);
+    const boot = findRole(gpt.table, `BOOT-${bank}`);
     const table = boot ? await readGrubVerityTable(source.rawPath, boot) : undefined;
     if (table !== undefined && typeof table !== 'string') inspection.grub.push({ bank, ...table });
   }
-  const rootA = findRole(gpt, 'ROOT-A');
+  const rootA = findRole(gpt.table, 'ROOT-A');
   if (rootA && (await filesystemKind(source.rawPath, partitionOffsetBytes(rootA))) === 'ext4') {
     const text = (await readExt4File(source.rawPath, partitionOffsetBytes(rootA), '/usr/lib/os-release')) ??
       (await readExt4File(source.rawPath, partitionOffsetBytes(rootA), '/etc/os-release'));

@@ -2,7 +2,8 @@
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { partitionOffsetBytes, partitionSizeBytes, readGpt } from './gpt.ts';
 import { openImage } from './image-source.ts';
-import { type Bank, findRole, readGrubVerityTable } from './inspect.ts';
+import { type Bank, findRole } from './banks.ts';
+import { readGrubVerityTable } from './inspect.ts';
 import { readVeritySuperblock, verifyVerity, VERITY_BLOCK_SIZE } from './verity.ts';
 
 export interface VerifyCheck {
@@ -33,9 +34,9 @@ export async function verifyImage(path: string, options: { bank?: Bank } = {}): 
     checks.push(gpt.problems.length === 0
       ? { name: 'gpt', ok: true, detail: 'protective MBR, primary and backup headers and entry CRC32s are valid and agree' }
       : { name: 'gpt', ok: false, detail: gpt.problems.join('; ') });
-    const boot = findRole(gpt, `BOOT-${bank}`);
-    const root = findRole(gpt, `ROOT-${bank}`);
-    const hash = findRole(gpt, `HASH-${bank}`);
+    const boot = findRole(gpt.table, `BOOT-${bank}`);
+    const root = findRole(gpt.table, `ROOT-${bank}`);
+    const hash = findRole(gpt.table, `HASH-${bank}`);
     if (!boot || !root || !hash) {
       checks.push({ name: 'verity-superblock', ok: false, detail: `the partition table has no complete bank ${bank} (BOOT, ROOT and HASH partitions)` });
       return finish(report);

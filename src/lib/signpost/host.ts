@@ -2,7 +2,8 @@
 import { readFile, realpath, readlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
-import { setByBootPartUuid, type DiskSets, type PartitionSet } from './sets.ts';
+import type { DiskSets, PartitionSet } from '../image/banks.ts';
+import { setByBootPartUuid } from './sets.ts';
 
 /** A host: its root directory and the OS disk (file or block device). */
 export interface HostTarget {

@@ -5,12 +5,13 @@ import { writeFileAtomic } from '../core/fs.ts';
 import { readGpt, writeGpt, type GptTable } from '../image/gpt.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { activeSet, bootRecordPath, defaultDisk, type HostTarget } from './host.ts';
-import { describePartition, findSets, setFlags, type PartitionSet, type SetLabel } from './sets.ts';
+import { type Bank, findSets, type PartitionSet } from '../image/banks.ts';
+import { describePartition, setFlags } from './sets.ts';
 import { applySignpostCommand, gptprioNext, grubChoice, hasBootEverSucceeded, type SignpostCommand } from './transitions.ts';
 import { willBoot, type GptPrioFlags } from '../image/gptprio.ts';
 
 export interface SetStatus {
-  label: SetLabel;
+  label: Bank;
   active: boolean;
   flags: GptPrioFlags;
   willBoot: boolean;
@@ -22,9 +23,9 @@ export interface SetStatus {
 export interface SignpostStatus {
   disk: string;
   sets: SetStatus[];
-  activeSet: SetLabel;
+  activeSet: Bank;
   /** What GRUB would boot next; undefined = nothing bootable. */
-  nextSet: SetLabel | undefined;
+  nextSet: Bank | undefined;
   hasBootEverSucceeded: boolean;
 }
 
@@ -40,7 +41,7 @@ export async function loadHostTable(host: HostTarget): Promise<{ disk: string; t
   return { disk, table, active };
 }
 
-export function statusOf(disk: string, table: GptTable, active: SetLabel): SignpostStatus {
+export function statusOf(disk: string, table: GptTable, active: Bank): SignpostStatus {
   const sets = findSets(table, disk);
   const describe = (set: PartitionSet): SetStatus => ({
     label: set.label,
@@ -80,7 +81,7 @@ export async function signpostHasBootEverSucceeded(host: HostTarget): Promise<bo
 }
 
 export interface NextBootResult extends SignpostStatus {
-  booted: SetLabel;
+  booted: Bank;
   /** Whether a boot try was used up (a staged, not yet successful set). */
   triesDecremented: boolean;
 }

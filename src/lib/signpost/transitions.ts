@@ -2,7 +2,8 @@
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { type GptTable, withAttributes } from '../image/gpt.ts';
 import { decodeGptPrio, encodeGptPrio, grubCandidate, setBootEverSucceeded, bootEverSucceeded, willBoot, type GptPrioFlags } from '../image/gptprio.ts';
-import { findSets, otherSet, type DiskSets, type PartitionSet, type SetLabel } from './sets.ts';
+import { type Bank, type DiskSets, findSets, type PartitionSet } from '../image/banks.ts';
+import { otherSet } from './sets.ts';
 
 export const signpostCommands = [
   'clear-inactive',
@@ -41,7 +42,7 @@ function refuse(message: string, hint: string, code: string): BrlError {
 }
 
 /** Applies one signpost command to `table` given the active set; returns the new table. */
-export function applySignpostCommand(table: GptTable, command: SignpostCommand, activeLabel: SetLabel, diskName: string): GptTable {
+export function applySignpostCommand(table: GptTable, command: SignpostCommand, activeLabel: Bank, diskName: string): GptTable {
   const sets = findSets(table, diskName);
   const active = activeLabel === 'A' ? sets.a : sets.b!;
   switch (command) {

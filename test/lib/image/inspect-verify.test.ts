@@ -4,8 +4,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { inspectImage, partitionRoles } from '../../../src/lib/image/inspect.ts';
-import { gptForPlan, planDataDisk, planOsDisk } from '../../../src/lib/image/layout.ts';
+import { inspectImage } from '../../../src/lib/image/inspect.ts';
 import { assertImageVerified, verifyImage } from '../../../src/lib/image/verify.ts';
 import { BrlError, ExitCode } from '../../../src/lib/core/errors.ts';
 import { buildTestDisk, compressTestDisk, fixtureIds } from './disk-fixture.ts';
@@ -126,12 +125,4 @@ test('verify of bank B on a fresh image says HASH-B has no superblock', async (t
 
 test('a missing image is a not-found error', async (t) => {
   await t.throwsAsync(inspectImage('/nonexistent/disk.img'), { instanceOf: BrlError, message: /does not exist/ });
-});
-
-test('a split data disk\'s partition is shown as DATA-B', (t) => {
-  const plan = planDataDisk({ osImageSizeGiB: 2, dataImageSizeGiB: 1, partitionPlan: 'split', inPlaceUpdates: true })!;
-  const roles = partitionRoles(gptForPlan(plan, fixtureIds).partitions);
-  t.deepEqual([...roles.values()], ['DATA-B']);
-  const unified = planOsDisk({ osImageSizeGiB: 2, dataImageSizeGiB: 1, partitionPlan: 'unified', inPlaceUpdates: true });
-  t.is([...partitionRoles(gptForPlan(unified, fixtureIds).partitions).values()].at(-1), 'DATA-A');
 });
