@@ -1,0 +1,141 @@
+// GRUB's gptprio.next in a real boot: the dev image under QEMU (TCG) with OVMF and with SeaBIOS uses up a staged bank's try.
+import test, { type ExecutionContext } from 'ava';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { readGpt, withAttributes, writeGpt } from '../../../src/lib/image/gpt.ts';
+import { decodeGptPrio, encodeGptPrio, FRESH_BOOT_A_ATTRIBUTES, type GptPrioFlags } from '../../../src/lib/image/gptprio.ts';
+import { buildVariant } from '../../../src/lib/variant/build.ts';
+import { repoDir } from './project-fixture.ts';
+
+const run = promisify(execFile);
+const ovmfCode = '/usr/share/OVMF/OVMF_CODE.fd';
+const ovmfVars = '/usr/share/OVMF/OVMF_VARS.fd';
+const seabios = '/usr/share/seabios/bios.bin';
+const canBoot = ['/usr/bin/qemu-system-x86_64', ovmfCode, ovmfVars, seabios].every((path) => existsSync(path));
+
+// The dev image under its own build id, so the user's `npm run sample` output and `latest` link stay as they were.
+const buildId = 'vm-gptprio';
+const imagesDir = join(repoDir, 'build', 'images', 'x86_64-dev');
+const latestLink = join(imagesDir, 'latest');
+const linkTarget = (path: string): string | undefined => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+};
+const previousLatest = linkTarget(latestLink);
+const scratch = mkdtempSync(join(tmpdir(), 'brl-grub-vm-'));
+const running = new Set<ChildProcess>();
+test.after.always(() => {
+  for (const qemu of running) qemu.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+  rmSync(join(imagesDir, `0.1.0-${buildId}`), { recursive: true, force: true });
+  if (previousLatest === undefined) {
+    rmSync(latestLink, { force: true });
+  } else if (linkTarget(latestLink) !== previousLatest) {
+    rmSync(`${latestLink}.restore`, { force: true });
+    symlinkSync(previousLatest, `${latestLink}.restore`);
+    renameSync(`${latestLink}.restore`, latestLink);
+  }
+});
+
+// BOOT-A and BOOT-B of the A/B layout, and where B's GPT entry lies (primary array at LBA 2).
+const BOOT_A = 3;
+const BOOT_B = 8;
+const STAGED_B: GptPrioFlags = { priority: 2, triesLeft: 1, successful: false };
+const entryAttributesOffset = (number: number): number => 2 * 512 + (number - 1) * 128 + 48;
+
+let baseImage: Promise<string> | undefined;
+
+/** The dev image as a raw file with BOOT-B staged for an update (priority 2, one try, not successful). */
+function stagedImage(): Promise<string> {
+  baseImage ??= (async () => {
+    const result = await buildVariant(repoDir, 'dev', { progress: 'silent', env: { ...process.env, BRL_BUILD_ID: buildId } });
+    const lz4 = result.artifacts.find((artifact) => artifact.kind === 'os-disk');
+    if (!lz4) throw new Error('the dev build wrote no OS disk');
+    const raw = join(scratch, 'dev.img');
+    await run('lz4', ['-dqf', join(result.outputDir, lz4.file), raw]);
+    const { table } = await readGpt(raw);
+    await writeGpt(raw, withAttributes(table, BOOT_B, encodeGptPrio(0n, STAGED_B)));
+    return raw;
+  })();
+  return baseImage;
+}
+
+/** BOOT-B's gptprio flags in the overlay's primary GPT, read while QEMU may still be writing it. */
+async function bootBFlags(overlay: string, dir: string): Promise<GptPrioFlags> {
+  const head = join(dir, 'head.raw');
+  await run('qemu-img', ['dd', '-U', '-f', 'qcow2', '-O', 'raw', `if=${overlay}`, `of=${head}`, 'bs=1M', 'count=1']);
+  return decodeGptPrio(readFileSync(head).readBigUInt64LE(entryAttributesOffset(BOOT_B)));
+}
+
+async function bootOnce(t: ExecutionContext, firmware: 'uefi' | 'bios'): Promise<{ overlay: string; consoleLog: string; dir: string }> {
+  const base = await stagedImage();
+  const dir = mkdtempSync(join(scratch, `${firmware}-`));
+  const overlay = join(dir, 'overlay.qcow2');
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, overlay]);
+  const consoleLog = join(dir, 'console.log');
+  const firmwareArgs: string[] = [];
+  if (firmware === 'uefi') {
+    const vars = join(dir, 'OVMF_VARS.fd');
+    copyFileSync(ovmfVars, vars);
+    firmwareArgs.push('-drive', `if=pflash,format=raw,readonly=on,file=${ovmfCode}`, '-drive', `if=pflash,format=raw,file=${vars}`);
+  } else {
+    firmwareArgs.push('-bios', seabios);
+  }
+  const qemu = spawn('qemu-system-x86_64', [
+    '-machine', 'pc', '-accel', 'tcg', '-m', '512', '-nographic', '-monitor', 'none', '-serial', `file:${consoleLog}`, '-nic', 'none',
+    ...firmwareArgs,
+    // writethrough: each guest write reaches the qcow2 file with its metadata, so the test can watch it.
+    '-drive', `file=${overlay},format=qcow2,if=ide,cache=writethrough`,
+  ], { stdio: 'ignore' });
+  running.add(qemu);
+  const exited = new Promise<void>((resolve) => qemu.once('exit', () => resolve()));
+  t.teardown(() => {
+    qemu.kill('SIGKILL');
+  });
+  const started = Date.now();
+  const deadline = started + 240_000;
+  let flags = await bootBFlags(overlay, dir);
+  while (flags.triesLeft > 0 && Date.now() < deadline && qemu.exitCode === null) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    flags = await bootBFlags(overlay, dir);
+  }
+  t.log(`${firmware}: BOOT-B's try used after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  qemu.kill('SIGTERM');
+  await exited;
+  running.delete(qemu);
+  return { overlay, consoleLog, dir };
+}
+
+async function assertGrubUsedBsTry(t: ExecutionContext, overlay: string, dir: string): Promise<void> {
+  const raw = join(dir, 'after.raw');
+  await run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', overlay, raw]);
+  const { table, problems } = await readGpt(raw);
+  const flagsOf = (number: number): GptPrioFlags => decodeGptPrio(table.partitions.find((partition) => partition.number === number)!.attributes);
+  t.deepEqual(flagsOf(BOOT_B), { ...STAGED_B, triesLeft: 0 }, 'GRUB chose B and wrote its used try back');
+  t.is(table.partitions.find((partition) => partition.number === BOOT_A)!.attributes, FRESH_BOOT_A_ATTRIBUTES);
+  t.deepEqual(problems, []);
+  const { stdout } = await run('sgdisk', ['-v', raw]);
+  t.regex(stdout, /No problems found/);
+}
+
+const vmTest = canBoot ? test : test.skip;
+
+vmTest('UEFI: OVMF starts BOOTX64.EFI from EFI-SYSTEM and GRUB\'s gptprio.next uses up staged BOOT-B\'s try', async (t) => {
+  t.timeout(900_000);
+  const { overlay, consoleLog, dir } = await bootOnce(t, 'uefi');
+  await assertGrubUsedBsTry(t, overlay, dir);
+  // B was never written (bank B is empty until an update), so GRUB finds no grub.cfg there and says so.
+  t.regex(readFileSync(consoleLog, 'utf8'), /brl: no bootable BOOT partition, or its grub\.cfg did not boot/);
+});
+
+vmTest('BIOS: SeaBIOS runs boot.img from the MBR, core.img from BIOS-BOOT, and gptprio.next uses up staged BOOT-B\'s try', async (t) => {
+  t.timeout(900_000);
+  const { overlay, dir } = await bootOnce(t, 'bios');
+  await assertGrubUsedBsTry(t, overlay, dir);
+});
