@@ -26,6 +26,71 @@ function structList(params: URLSearchParams, prefix: string): Record<string, str
   return [...byIndex.entries()].sort(([a], [b]) => a - b).map(([, record]) => record);
 }
 
+const n = String.raw`[1-9]\d*`;
+const tagSpecification = String.raw`TagSpecification\.${n}\.(ResourceType|Tag\.${n}\.(Key|Value))`;
+const filter = String.raw`Filter\.${n}\.(Name|Value\.${n})`;
+
+/** The parameters each action accepts besides Action, Version and DryRun, as key patterns (EC2 refuses others). */
+const actionParameters: Record<string, RegExp> = Object.fromEntries(
+  Object.entries({
+    DescribeImages: [`ImageId\\.${n}`, `Owner\\.${n}`, `ExecutableBy\\.${n}`, filter, 'IncludeDeprecated', 'IncludeDisabled', 'MaxResults', 'NextToken'],
+    RegisterImage: [
+      'Name', 'Description', 'Architecture', 'VirtualizationType', 'RootDeviceName', 'EnaSupport', 'SriovNetSupport', 'BootMode', 'UefiData',
+      'ImdsSupport', 'TpmSupport', 'ClientToken', 'ImageLocation', 'KernelId', 'RamdiskId', `BillingProduct\\.${n}`, tagSpecification,
+      `BlockDeviceMapping\\.${n}\\.(DeviceName|NoDevice|VirtualName|Ebs\\.(SnapshotId|VolumeSize|VolumeType|DeleteOnTermination|Encrypted|Iops|Throughput|KmsKeyId))`,
+    ],
+    DeregisterImage: ['ImageId', 'DeleteAssociatedSnapshots'],
+    CopyImage: ['SourceImageId', 'SourceRegion', 'Name', 'Description', 'ClientToken', 'Encrypted', 'KmsKeyId', 'CopyImageTags', 'DestinationOutpostArn', tagSpecification],
+    ModifyImageAttribute: [
+      'ImageId', 'Attribute', 'OperationType', 'Value', 'Description\\.Value', 'ImdsSupport\\.Value', `UserId\\.${n}`, `UserGroup\\.${n}`, `ProductCode\\.${n}`,
+      `OrganizationArn\\.${n}`, `OrganizationalUnitArn\\.${n}`, `LaunchPermission\\.(Add|Remove)\\.${n}\\.(UserId|Group|OrganizationArn|OrganizationalUnitArn)`,
+    ],
+    DescribeImageAttribute: ['ImageId', 'Attribute'],
+    ModifySnapshotAttribute: ['SnapshotId', 'Attribute', 'OperationType', `UserId\\.${n}`, `UserGroup\\.${n}`, `CreateVolumePermission\\.(Add|Remove)\\.${n}\\.(UserId|Group)`],
+    DescribeSnapshots: [`SnapshotId\\.${n}`, `Owner\\.${n}`, `RestorableBy\\.${n}`, filter, 'MaxResults', 'NextToken'],
+    DeleteSnapshot: ['SnapshotId'],
+  }).map(([action, patterns]) => [action, new RegExp(`^(Action|Version|DryRun|${patterns.join('|')})$`)]),
+);
+
+/** As EC2 does: a parameter the action does not define is refused before anything runs. */
+export function rejectUnknownParameters(action: string, params: URLSearchParams): void {
+  const allowed = actionParameters[action];
+  if (!allowed) return;
+  for (const key of params.keys()) {
+    if (!allowed.test(key)) throw new FakeServiceError('UnknownParameter', `The parameter ${key} is not recognized`);
+  }
+}
+
+/** An enumerated or boolean parameter with a value outside its set is InvalidParameterValue, as EC2 answers. */
+function checkValue(params: URLSearchParams, key: string, valid: readonly string[]): void {
+  const value = params.get(key);
+  if (value !== null && !valid.includes(value)) {
+    throw new FakeServiceError('InvalidParameterValue', `Value (${value}) for parameter ${key} is invalid. Valid values: ${valid.join(', ')}`);
+  }
+}
+
+const booleans = ['true', 'false'];
+const validArchitectures = ['i386', 'x86_64', 'arm64', 'x86_64_mac', 'arm64_mac'] as const;
+const validVolumeTypes = ['standard', 'io1', 'io2', 'gp2', 'sc1', 'st1', 'gp3'] as const;
+const validBootModes = ['legacy-bios', 'uefi', 'uefi-preferred'] as const;
+
+function checkRegisterImageValues(params: URLSearchParams): void {
+  checkValue(params, 'Architecture', validArchitectures);
+  checkValue(params, 'VirtualizationType', ['hvm', 'paravirtual']);
+  checkValue(params, 'EnaSupport', booleans);
+  checkValue(params, 'SriovNetSupport', ['simple']);
+  checkValue(params, 'BootMode', validBootModes);
+  checkValue(params, 'ImdsSupport', ['v2.0']);
+  checkValue(params, 'TpmSupport', ['v2.0']);
+  for (const key of params.keys()) {
+    if (/\.Ebs\.VolumeType$/.test(key)) checkValue(params, key, validVolumeTypes);
+    if (/\.Ebs\.(DeleteOnTermination|Encrypted)$/.test(key)) checkValue(params, key, booleans);
+    if (/\.Ebs\.VolumeSize$/.test(key) && !/^[1-9]\d*$/.test(params.get(key) ?? '')) {
+      throw new FakeServiceError('InvalidParameterValue', `Value (${params.get(key)}) for parameter ${key} is invalid. Expected a positive integer.`);
+    }
+  }
+}
+
 function required(params: URLSearchParams, name: string): string {
   const value = params.get(name);
   if (!value) throw new FakeServiceError('MissingParameter', `The request must contain the parameter ${name}`);
@@ -92,15 +157,17 @@ function snapshotXml(snapshot: FakeSnapshot): XmlValue {
   };
 }
 
+/** The DescribeImages filters the fake models; EC2 refuses names it does not know, the fake refuses these others too. */
+const imageFilters: Record<string, (image: FakeImage) => string> = {
+  name: (image) => image.name,
+  architecture: (image) => image.architecture,
+  'image-type': () => 'machine',
+  'virtualization-type': (image) => image.virtualizationType,
+  state: (image) => image.state,
+};
+
 function matchesFilters(image: FakeImage, filters: { name: string; values: string[] }[]): boolean {
-  const field: Record<string, string> = {
-    name: image.name,
-    architecture: image.architecture,
-    'image-type': 'machine',
-    'virtualization-type': image.virtualizationType,
-    state: image.state,
-  };
-  return filters.every((filter) => filter.values.includes(field[filter.name] ?? `unsupported filter ${filter.name}`));
+  return filters.every((filter) => filter.values.includes((imageFilters[filter.name] as (image: FakeImage) => string)(image)));
 }
 
 function describeImages(state: FakeAwsState, region: string, params: URLSearchParams): XmlValue {
@@ -110,6 +177,9 @@ function describeImages(state: FakeAwsState, region: string, params: URLSearchPa
     name: f.Name ?? '',
     values: Object.entries(f).filter(([k]) => k.startsWith('Value.')).map(([, v]) => v),
   }));
+  for (const { name } of filters) {
+    if (!Object.hasOwn(imageFilters, name)) throw new FakeServiceError('InvalidParameterValue', `The filter '${name}' is invalid`);
+  }
   for (const id of ids) imageOrThrow(state, region, id);
   const images = state
     .imagesIn(region)
@@ -124,6 +194,7 @@ function describeImages(state: FakeAwsState, region: string, params: URLSearchPa
 
 function registerImage(state: FakeAwsState, region: string, params: URLSearchParams): XmlValue {
   const name = required(params, 'Name');
+  checkRegisterImageValues(params);
   if (state.options.failRegisterImage) throw new FakeServiceError('InvalidParameterValue', 'injected RegisterImage failure');
   if (state.imagesIn(region).some((image) => image.name === name && image.ownerId === state.options.accountId)) {
     throw new FakeServiceError('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI`);

@@ -5,11 +5,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ec2Actions, ec2Namespace } from './ec2.ts';
+import { ec2Actions, ec2Namespace, rejectUnknownParameters } from './ec2.ts';
 import { handleEbs, routeEbs } from './ebs.ts';
 import { FakeServiceError } from './errors.ts';
 import { ssmActions } from './ssm.ts';
 import { FakeAwsState, type FakeOptions } from './state.ts';
+import { fakeCredentials, sigV4Messages, verifySigV4, type SigV4Failure } from './sigv4.ts';
 import { toXml, xmlDocument } from './xml.ts';
 
 export { FakeAwsState } from './state.ts';
@@ -22,11 +23,6 @@ export interface FakeAws {
   /** Environment that points the SDK (and brl) at this endpoint with dummy credentials. */
   env: Record<string, string>;
   close(): Promise<void>;
-}
-
-function credentialScope(request: IncomingMessage): { region: string; service: string } | undefined {
-  const match = /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(request.headers.authorization ?? '');
-  return match ? { region: match[1] as string, service: match[2] as string } : undefined;
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -51,6 +47,20 @@ function faultError(service: string, kind: 'throttle' | 'server-error'): FakeSer
   return new FakeServiceError('ThrottlingException', 'Rate exceeded', 400);
 }
 
+/** What each service answers to an unknown access key or a wrong signature. */
+function authError(service: string, failure: Exclude<SigV4Failure, 'missing'>): FakeServiceError {
+  const message = sigV4Messages[failure];
+  if (service === 'ec2') {
+    return failure === 'unknown-key'
+      ? new FakeServiceError('AuthFailure', 'AWS was not able to validate the provided access credentials', 401)
+      : new FakeServiceError('SignatureDoesNotMatch', message, 403);
+  }
+  if (service === 'sts') return new FakeServiceError(failure === 'unknown-key' ? 'InvalidClientTokenId' : 'SignatureDoesNotMatch', message, 403);
+  // JSON 1.1 services (SSM, KMS) answer 400, REST-JSON EBS 403.
+  const status = service === 'ebs' ? 403 : 400;
+  return new FakeServiceError(failure === 'unknown-key' ? 'UnrecognizedClientException' : 'InvalidSignatureException', message, status);
+}
+
 function sendError(response: ServerResponse, service: string, error: FakeServiceError): void {
   const requestId = randomUUID();
   if (service === 'ec2') {
@@ -73,12 +83,13 @@ async function handle(state: FakeAwsState, request: IncomingMessage, response: S
     send(response, 200, 'application/json', JSON.stringify({ requestCounts: Object.fromEntries(state.requestCounts), snapshots }));
     return;
   }
-  const scope = credentialScope(request);
-  if (!scope) {
-    send(response, 403, 'text/plain', 'missing SigV4 Authorization header');
+  const auth = await verifySigV4(request, body);
+  if (!auth.ok) {
+    if (!auth.scope) send(response, 403, 'text/plain', 'missing SigV4 Authorization header');
+    else sendError(response, auth.scope.service, authError(auth.scope.service, auth.failure as Exclude<SigV4Failure, 'missing'>));
     return;
   }
-  const { region, service } = scope;
+  const { region, service } = auth.scope;
   const path = new URL(request.url ?? '/', 'http://fake').pathname;
   let operation: string;
   let params: URLSearchParams | undefined;
@@ -107,6 +118,7 @@ async function handle(state: FakeAwsState, request: IncomingMessage, response: S
     if (service === 'ec2') {
       const action = ec2Actions[operation];
       if (!action) throw new FakeServiceError('InvalidAction', `The action ${operation} is not valid for this web service.`);
+      rejectUnknownParameters(operation, params as URLSearchParams);
       const result = action(state, region, params as URLSearchParams);
       send(response, 200, 'text/xml', xmlDocument(`${operation}Response`, ec2Namespace, { requestId: randomUUID(), ...(result as object) }));
     } else if (service === 'sts') {
@@ -147,8 +159,8 @@ export async function startFakeAws(options: Partial<FakeOptions> = {}): Promise<
     state,
     env: {
       AWS_ENDPOINT_URL: url,
-      AWS_ACCESS_KEY_ID: 'AKIAFAKEFAKEFAKEFAKE',
-      AWS_SECRET_ACCESS_KEY: 'fake-secret-key',
+      AWS_ACCESS_KEY_ID: fakeCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fakeCredentials.secretAccessKey,
       AWS_REGION: 'us-west-2',
       AWS_EC2_METADATA_DISABLED: 'true',
     },

@@ -58,6 +58,8 @@ export interface FakeParameter {
   name: string;
   value: string;
   type: string;
+  /** `text` unless PutParameter named another data type. */
+  dataType: string;
   version: number;
   lastModified: Date;
 }
@@ -87,6 +89,8 @@ export interface FakeOptions {
   failRegisterImage: boolean;
   /** Added before every response: a real endpoint is a round trip away. */
   latencyMs: number;
+  /** The caller may write parameter names under the reserved `aws`/`ssm` prefixes, as AWS's own publishing accounts do. */
+  reservedParameterNames: boolean;
 }
 
 export class FakeAwsState {
@@ -98,6 +102,8 @@ export class FakeAwsState {
   readonly faults: FaultRule[] = [];
   /** Requests by `Operation` and by `region:Operation`. */
   readonly requestCounts = new Map<string, number>();
+  /** Every request that reached an operation, in the order it arrived. */
+  readonly requestLog: { operation: string; region: string }[] = [];
   private nextId = 1;
 
   constructor(options: Partial<FakeOptions> = {}) {
@@ -110,6 +116,7 @@ export class FakeAwsState {
       failCopyImageTo: new Set(),
       failRegisterImage: false,
       latencyMs: 0,
+      reservedParameterNames: false,
       ...options,
     };
   }
@@ -123,6 +130,7 @@ export class FakeAwsState {
   }
 
   recordRequest(operation: string, region: string): void {
+    this.requestLog.push({ operation, region });
     for (const key of [operation, `${region}:${operation}`]) this.requestCounts.set(key, (this.requestCounts.get(key) ?? 0) + 1);
   }
 

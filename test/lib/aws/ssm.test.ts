@@ -62,7 +62,8 @@ test.serial('publish refuses to overwrite a different value unless --allow-clobb
 });
 
 test.serial('publish refuses private AMIs under /aws/ unless allowed', async (t) => {
-  await withFakeAws({}, async (fake, clients) => {
+  // Only AWS's own publishing accounts may write under /aws/ (the fake refuses it otherwise).
+  await withFakeAws({ reservedParameterNames: true }, async (fake, clients) => {
     const privateAmis: AmisFile = { 'us-west-2': { id: addImage(fake, 'us-west-2', false), name: 'n', public: false } };
     await t.throwsAsync(publishSsmParameters(publishOptions(clients, privateAmis, { prefix: '/aws/service/brl' })), { message: /is not public, and the parameters would live under \/aws\// });
     t.is(fake.state.count('PutParameter'), 0);
@@ -112,7 +113,7 @@ test.serial('promote copies the source values to the target names, only for avai
 
     const pendingId = addImage(fake, 'us-west-2', true, 'pending');
     for (const [name, value] of [['/brl/test/dev/arm64/1.1.0-abcdef12/image_id', pendingId], ['/brl/test/dev/arm64/1.1.0-abcdef12/image_version', '1.1.0-abcdef12']] as const) {
-      fake.state.parameters.set(`us-west-2\0${name}`, { name, value, type: 'String', version: 1, lastModified: new Date() });
+      fake.state.parameters.set(`us-west-2\0${name}`, { name, value, type: 'String', dataType: 'text', version: 1, lastModified: new Date() });
     }
     await t.throwsAsync(
       promoteSsmParameters({ clients, regions: ['us-west-2'], variant: 'dev', arch: 'aarch64', source: '1.1.0-abcdef12', target: 'latest', templates: defaultTemplates, prefix: '/brl/test', force: false }),

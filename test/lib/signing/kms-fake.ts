@@ -1,6 +1,7 @@
 // A wire-level AWS KMS endpoint on 127.0.0.1 (JSON 1.1 protocol) holding one real RSA key.
 import { createHash, createPublicKey, generateKeyPairSync, privateEncrypt, randomBytes, constants, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { fakeCredentials, sigV4Messages, verifySigV4 } from '../../fakes/aws/sigv4.ts';
 
 export interface KmsFake {
   url: string;
@@ -42,14 +43,22 @@ export async function startKmsFake(options: { stripLeadingZeros?: boolean; keySp
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const target = String(request.headers['x-amz-target'] ?? '');
-      calls.push(target);
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string>;
+    request.on('end', async () => {
+      const raw = Buffer.concat(chunks);
       const reply = (status: number, payload: unknown) => {
         response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'fake' });
         response.end(JSON.stringify(payload));
       };
+      // As KMS does: an unknown access key or a wrong signature is refused before the call runs (and is not counted).
+      const auth = await verifySigV4(request, raw);
+      if (!auth.ok) {
+        const type = { missing: 'MissingAuthenticationTokenException', 'unknown-key': 'UnrecognizedClientException', 'signature-mismatch': 'InvalidSignatureException' }[auth.failure];
+        return reply(400, { __type: type, message: sigV4Messages[auth.failure] });
+      }
+      if (auth.scope.service !== 'kms') return reply(400, { __type: 'InvalidSignatureException', message: `Credential should be scoped to correct service: 'kms'.` });
+      const target = String(request.headers['x-amz-target'] ?? '');
+      calls.push(target);
+      const body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, string>;
       if (body.KeyId !== keyId) return reply(400, { __type: 'NotFoundException', message: `Key '${body.KeyId}' does not exist` });
       if (target === 'TrentService.GetPublicKey') {
         return reply(200, {
@@ -89,11 +98,11 @@ export async function startKmsFake(options: { stripLeadingZeros?: boolean; keySp
   };
 }
 
-/** Points the AWS SDK at the fake with dummy credentials (each ava test file runs in its own process). */
+/** Points the AWS SDK at the fake with the credentials it accepts (each ava test file runs in its own process). */
 export function useKmsFake(fake: KmsFake): void {
   process.env.AWS_ENDPOINT_URL_KMS = fake.url;
   process.env.AWS_REGION = 'us-west-2';
-  process.env.AWS_ACCESS_KEY_ID = 'AKIAFAKE';
-  process.env.AWS_SECRET_ACCESS_KEY = 'fake-secret';
+  process.env.AWS_ACCESS_KEY_ID = fakeCredentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = fakeCredentials.secretAccessKey;
   delete process.env.AWS_PROFILE;
 }
