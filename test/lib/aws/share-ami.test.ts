@@ -8,12 +8,13 @@ import { shareAmi, type Principals } from '../../../src/lib/aws/share-ami.ts';
 import { withFakeAws } from '../../fakes/aws/harness.ts';
 import type { FakeAws } from '../../fakes/aws/server.ts';
 
+const regions = ['us-west-2', 'us-east-1'];
 const noOne: Principals = { userIds: [], groupNames: [], organizationArns: [], organizationalUnitArns: [] };
 
 /** Two published regions, registered straight into the fake's state. */
 async function published(fake: FakeAws): Promise<{ amis: AmisFile; amisPath: string }> {
   const amis: AmisFile = {};
-  for (const region of ['us-west-2', 'us-east-1']) {
+  for (const region of regions) {
     const snapshotId = fake.state.newId('snap');
     fake.state.snapshots.set(snapshotId, {
       id: snapshotId, region, ownerId: fake.state.options.accountId, volumeSizeGiB: 2, blockSize: 524288, description: '', state: 'completed',
@@ -31,6 +32,11 @@ async function published(fake: FakeAws): Promise<{ amis: AmisFile; amisPath: str
   const amisPath = join(await mkdtemp(join(tmpdir(), 'brl-share-')), 'amis.json');
   await writeAmisFile(amisPath, amis);
   return { amis, amisPath };
+}
+
+/** The Modify*Attribute calls the fake received, in order: all of them, and one region's. */
+function modifications(fake: FakeAws, region?: string): string[] {
+  return fake.state.requestLog.filter((r) => r.operation.startsWith('Modify') && (region === undefined || r.region === region)).map((r) => r.operation);
 }
 
 function share(clients: AwsClients, operation: 'grant' | 'revoke', amis: AmisFile, amisPath: string, principals: Partial<Principals>) {
@@ -53,16 +59,25 @@ test.serial('grant makes snapshots and AMIs public everywhere and rewrites amis.
       public: true,
       launch_permissions: [{ userid: '444455556666' }, { group: 'all' }, { organizationarn: 'arn:aws:organizations::111122223333:organization/o-abc' }],
     });
-    // Snapshots in every region change before any AMI does.
-    const log = [...fake.state.requestCounts.keys()];
-    t.true(log.indexOf('ModifySnapshotAttribute') < log.indexOf('ModifyImageAttribute'));
+    // In each region the snapshot changes before the AMI, and the snapshots in every region before any AMI.
+    for (const region of regions) t.deepEqual(modifications(fake, region), ['ModifySnapshotAttribute', 'ModifyImageAttribute'], region);
+    t.deepEqual(modifications(fake), ['ModifySnapshotAttribute', 'ModifySnapshotAttribute', 'ModifyImageAttribute', 'ModifyImageAttribute']);
 
     await share(clients, 'revoke', file, amisPath, { groupNames: ['all'] });
     const revoked = await readAmisFile(amisPath);
     t.like(revoked['us-west-2'], { public: false });
     t.deepEqual(revoked['us-west-2']?.launch_permissions?.map((p) => Object.keys(p)[0]).sort(), ['organizationarn', 'userid']);
     for (const snapshot of fake.state.snapshots.values()) t.deepEqual([...snapshot.createVolumeGroups], []);
-    t.true(JSON.parse(await readFile(amisPath, 'utf8')) !== undefined);
+    // The file on disk holds what EC2 now reports for every region.
+    const onDisk = JSON.parse(await readFile(amisPath, 'utf8')) as AmisFile;
+    for (const region of regions) {
+      const id = amis[region]?.id ?? '';
+      t.deepEqual(fake.state.images.get(id)?.launchPermissions, [{ userId: '444455556666' }, { organizationArn: 'arn:aws:organizations::111122223333:organization/o-abc' }]);
+      t.deepEqual(onDisk[region], {
+        id, name: 'brl-test', public: false,
+        launch_permissions: [{ userid: '444455556666' }, { organizationarn: 'arn:aws:organizations::111122223333:organization/o-abc' }],
+      }, region);
+    }
   });
 });
 
@@ -70,10 +85,13 @@ test.serial('revoke changes the AMIs before their snapshots, so a public AMI nev
   await withFakeAws({}, async (fake, clients) => {
     const { amis, amisPath } = await published(fake);
     await share(clients, 'grant', amis, amisPath, { groupNames: ['all'] });
-    fake.state.requestCounts.clear();
+    fake.state.requestLog.length = 0;
     await share(clients, 'revoke', amis, amisPath, { groupNames: ['all'] });
-    const log = [...fake.state.requestCounts.keys()];
-    t.true(log.indexOf('ModifyImageAttribute') < log.indexOf('ModifySnapshotAttribute'));
+    // In each region the AMI changes before its snapshot, and the AMIs in every region before any snapshot.
+    for (const region of regions) t.deepEqual(modifications(fake, region), ['ModifyImageAttribute', 'ModifySnapshotAttribute'], region);
+    t.deepEqual(modifications(fake), ['ModifyImageAttribute', 'ModifyImageAttribute', 'ModifySnapshotAttribute', 'ModifySnapshotAttribute']);
+    for (const image of fake.state.images.values()) t.deepEqual(image.launchPermissions, []);
+    for (const snapshot of fake.state.snapshots.values()) t.deepEqual([...snapshot.createVolumeGroups], []);
   });
 });
 
