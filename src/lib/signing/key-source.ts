@@ -1,5 +1,6 @@
 // Key sources as tuftool and pubsys name them: a path, file://…, aws-kms://[profile]/id, aws-ssm://[profile]/param.
 import { fileURLToPath } from 'node:url';
+import { AwsClients } from '../aws/clients.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { loadKeyFile, parsePrivateKeyPem } from './key-file.ts';
 import { PrivateKeySigner } from './pem-signer.ts';
@@ -59,8 +60,9 @@ function awsClientConfig(source: { region?: string; profile?: string }): AwsClie
 
 /** A PEM private key stored as an SSM SecureString; it stays in memory only. */
 async function ssmSigner(parameter: string, config: AwsClientConfig): Promise<Signer> {
-  const { GetParameterCommand, SSMClient } = await import('@aws-sdk/client-ssm');
-  const client = new SSMClient(config);
+  const { GetParameterCommand } = await import('@aws-sdk/client-ssm');
+  const clients = new AwsClients(config.profile === undefined ? {} : { profile: config.profile });
+  const client = clients.ssm(config.region);
   let value: string | undefined;
   try {
     value = (await client.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }))).Parameter?.Value;
@@ -71,6 +73,8 @@ async function ssmSigner(parameter: string, config: AwsClientConfig): Promise<Si
       code: 'SSM_ERROR',
       cause: error,
     });
+  } finally {
+    clients.destroy();
   }
   if (!value) throw new BrlError(`SSM parameter ${parameter} is empty`, { exitCode: ExitCode.badInput, code: 'SSM_ERROR' });
   return new PrivateKeySigner(parsePrivateKeyPem(value, `aws-ssm://${parameter}`), `aws-ssm:///${parameter.replace(/^\//, '')}`);

@@ -1,6 +1,7 @@
 // Signing with an AWS KMS asymmetric RSA key: RSASSA-PSS-SHA-256 over the SHA-256 digest.
 import { createHash, createPublicKey } from 'node:crypto';
-import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { AwsClients } from '../aws/clients.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { keyIdOf, keyJsonFromPublicKey, type KeyJson } from '../tuf/key.ts';
 import type { Signer } from './signer.ts';
@@ -24,9 +25,9 @@ export class KmsSigner implements Signer {
     this.#modulusBytes = modulusBytes;
   }
 
-  /** Fetches the public key once; the endpoint comes from the environment (AWS_ENDPOINT_URL_KMS). */
+  /** Fetches the public key once, through the shared client factory (endpoint, credentials, retries). */
   static async create(kmsKeyId: string, config: { region?: string; profile?: string } = {}): Promise<KmsSigner> {
-    const client = new KMSClient(config);
+    const client = new AwsClients(config.profile === undefined ? {} : { profile: config.profile }).kms(config.region);
     const response = await kmsCall(kmsKeyId, () => client.send(new GetPublicKeyCommand({ KeyId: kmsKeyId })));
     if (!response.PublicKey || !response.KeySpec?.startsWith('RSA_') || !response.SigningAlgorithms?.includes(kmsSigningAlgorithm)) {
       throw new BrlError(`KMS key ${kmsKeyId} (${response.KeySpec ?? 'unknown spec'}) cannot sign with ${kmsSigningAlgorithm}`, {
@@ -67,6 +68,14 @@ async function kmsCall<T>(kmsKeyId: string, call: () => Promise<T>): Promise<T> 
     return await call();
   } catch (error) {
     const name = (error as { name?: string }).name ?? 'Error';
+    if (name === 'UnrecognizedClientException' || name === 'InvalidSignatureException' || name === 'ExpiredTokenException') {
+      throw new BrlError(`KMS refused the AWS credentials for ${kmsKeyId}: ${name}: ${(error as Error).message}`, {
+        hint: 'check AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (a wrong secret fails the signature check)',
+        exitCode: ExitCode.failure,
+        code: 'KMS_CREDENTIALS',
+        cause: error,
+      });
+    }
     if (name === 'NotFoundException' || name === 'AccessDeniedException' || name === 'DisabledException' || name === 'InvalidKeyUsageException' || name === 'KMSInvalidStateException') {
       throw new BrlError(`KMS key ${kmsKeyId}: ${name}: ${(error as Error).message}`, {
         hint: 'check the key ID or alias, its region, its state and your IAM permissions (kms:GetPublicKey, kms:Sign)',

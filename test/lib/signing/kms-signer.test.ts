@@ -4,6 +4,9 @@ import { KmsSigner, padToModulus } from '../../../src/lib/signing/kms-signer.ts'
 import { openSigner, parseKeySource } from '../../../src/lib/signing/key-source.ts';
 import { keyJsonFromPublicKey, keyIdOf, verifyWithKey } from '../../../src/lib/tuf/key.ts';
 import { startKmsFake, useKmsFake } from './kms-fake.ts';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { changeAfterSigning, forgeSignature } from '../../fakes/aws/middleware.ts';
+import { fakeCredentials } from '../../fakes/aws/sigv4.ts';
 
 test.serial('a KMS key signs the SHA-256 digest with RSASSA-PSS, verifiable by the key from GetPublicKey', async (t) => {
   const fake = await startKmsFake();
@@ -45,6 +48,30 @@ test.serial('a KMS key that cannot sign RSA-PSS is refused', async (t) => {
   t.teardown(() => fake.close());
   useKmsFake(fake);
   await t.throwsAsync(KmsSigner.create(fake.keyId), { message: /ECC_NIST_P256\) cannot sign with RSASSA_PSS_SHA_256/ });
+});
+
+test.serial('KMS refuses a wrong secret (InvalidSignatureException) and an unknown access key (UnrecognizedClientException)', async (t) => {
+  const fake = await startKmsFake();
+  t.teardown(() => fake.close());
+  useKmsFake(fake);
+  process.env.AWS_SECRET_ACCESS_KEY = 'wrong-secret';
+  const wrongSecret = await t.throwsAsync(KmsSigner.create(fake.keyId), { message: /KMS refused the AWS credentials for .*: InvalidSignatureException: The request signature we calculated does not match/ });
+  t.is((wrongSecret as { code?: string }).code, 'KMS_CREDENTIALS');
+  process.env.AWS_SECRET_ACCESS_KEY = fakeCredentials.secretAccessKey;
+  process.env.AWS_ACCESS_KEY_ID = 'AKIAUNKNOWNUNKNOWN00';
+  await t.throwsAsync(KmsSigner.create(fake.keyId), { message: /UnrecognizedClientException: The security token included in the request is invalid/ });
+  t.deepEqual(fake.calls, [], 'no refused request reached an operation');
+});
+
+test.serial('KMS refuses a forged signature with HTTP 400 InvalidSignatureException', async (t) => {
+  const fake = await startKmsFake();
+  t.teardown(() => fake.close());
+  const client = new KMSClient({ endpoint: fake.url, region: 'us-west-2', credentials: fakeCredentials, maxAttempts: 1 });
+  changeAfterSigning(client, forgeSignature);
+  const error = await t.throwsAsync(client.send(new GetPublicKeyCommand({ KeyId: fake.keyId })));
+  t.is(error?.name, 'InvalidSignatureException');
+  t.is((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 400);
+  t.deepEqual(fake.calls, []);
 });
 
 test.serial('padding leaves full-length signatures alone', (t) => {
