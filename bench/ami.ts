@@ -11,6 +11,7 @@ import { parseArgs, promisify } from 'node:util';
 import { AwsClients } from '../src/lib/aws/clients.ts';
 import { uploadSnapshot } from '../src/lib/aws/ebs-upload.ts';
 import { describeDiskImage, openRawImage, type DiskImage } from '../src/lib/aws/images.ts';
+import { fakeCredentials } from '../test/fakes/aws/sigv4.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -68,7 +69,7 @@ async function startEndpoint(latencyMs: number) {
 }
 
 async function measure(url: string, image: DiskImage, input: string, latencyMs: number, workers: number): Promise<void> {
-  Object.assign(process.env, { AWS_ENDPOINT_URL: url, AWS_ACCESS_KEY_ID: 'AKIAFAKE', AWS_SECRET_ACCESS_KEY: 'fake', AWS_EC2_METADATA_DISABLED: 'true' });
+  Object.assign(process.env, { AWS_ENDPOINT_URL: url, AWS_ACCESS_KEY_ID: fakeCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fakeCredentials.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
   const secondsPerRun: number[] = [];
   const cpuPerRun: number[] = [];
   let last;
