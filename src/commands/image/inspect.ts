@@ -5,7 +5,7 @@ import { inspectImage, type ImageInspection } from '../../lib/image/inspect.ts';
 
 export default class ImageInspect extends BrlCommand<ImageInspection> {
   static override summary = 'Show the partition table, A/B boot flags, dm-verity parameters and os-release of a disk image.';
-  static override description = 'Works on raw disk images and on LZ4-compressed ones (.img.lz4), which are decoded into a sparse temporary file first.';
+  static override description = 'Works on raw disk images and on LZ4-compressed ones (.img.lz4), read in place: only the blocks that hold the partition table, the verity superblocks, grub.cfg and os-release are decoded, so memory stays bounded whatever the image size.';
   static override examples = [
     '<%= config.bin %> image inspect build/images/x86_64-dev/latest/bottlerocket-dev-x86_64.img.lz4',
     '<%= config.bin %> image inspect disk.img --json',

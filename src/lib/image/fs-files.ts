@@ -1,22 +1,6 @@
-// Reads single files out of a filesystem inside a disk image (ext4 through debugfs, at a byte offset).
+// Reads single files out of an ext4 filesystem inside a disk image through debugfs, at a byte offset
+// (for files larger than `ext4-read.ts` reads natively, such as a kernel).
 import { execFile } from 'node:child_process';
-import { open } from 'node:fs/promises';
-
-export type FilesystemKind = 'ext4' | 'erofs' | 'unknown';
-
-/** Recognises the filesystem at `offset` by its superblock magic. */
-export async function filesystemKind(imagePath: string, offset: number): Promise<FilesystemKind> {
-  const handle = await open(imagePath, 'r');
-  try {
-    const superblock = Buffer.alloc(1024);
-    await handle.read(superblock, 0, 1024, offset + 1024);
-    if (superblock.readUInt16LE(56) === 0xef53) return 'ext4';
-    if (superblock.readUInt32LE(0) === 0xe0f5e1e2) return 'erofs';
-    return 'unknown';
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * The contents of `filePath` in the ext4 filesystem at `offset` of `imagePath`, or undefined when

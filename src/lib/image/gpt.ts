@@ -2,6 +2,7 @@
 import { open, stat, readFile, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { BrlError, ExitCode, fileError } from '../core/errors.ts';
+import type { DiskReader } from './image-reader.ts';
 
 export const SECTOR_SIZE = 512;
 export const GPT_ENTRY_COUNT = 128;
@@ -329,13 +330,15 @@ interface CopyRead {
   problem?: string;
 }
 
-async function readCopy(handle: FileHandle, headerLba: bigint): Promise<CopyRead> {
-  const sector = await readAt(handle, headerLba, SECTOR_SIZE);
+type ReadAt = (lba: bigint, length: number) => Promise<Buffer>;
+
+async function readCopy(readAt: ReadAt, headerLba: bigint): Promise<CopyRead> {
+  const sector = await readAt(headerLba, SECTOR_SIZE);
   if (sector.length < SECTOR_SIZE) return { problem: `no header sector at LBA ${headerLba}` };
   const header = parseHeader(sector);
   if (typeof header === 'string') return { problem: `header at LBA ${headerLba}: ${header}` };
   if (header.myLba !== headerLba) return { problem: `header at LBA ${headerLba} says it is at LBA ${header.myLba}` };
-  const entries = await readAt(handle, header.entriesLba, header.entryCount * header.entrySize);
+  const entries = await readAt(header.entriesLba, header.entryCount * header.entrySize);
   if (entries.length < header.entryCount * header.entrySize) return { header, problem: `entry array at LBA ${header.entriesLba} is cut short` };
   const crc = crc32(entries);
   if (crc !== header.entriesCrc) {
@@ -346,61 +349,69 @@ async function readCopy(handle: FileHandle, headerLba: bigint): Promise<CopyRead
 
 /**
  * Reads a disk's GPT. The primary copy wins when valid (as GRUB, the kernel and sgdisk do);
- * otherwise the backup, found through the primary's pointer or at the last sector.
+ * otherwise the backup, found through the primary's pointer or at the last sector. Reads a path, an
+ * open handle, or any `DiskReader` (an `.img.lz4` read in place).
  */
-export async function readGpt(target: DiskTarget): Promise<GptReadResult> {
+export async function readGpt(target: DiskTarget | DiskReader): Promise<GptReadResult> {
+  if (typeof target !== 'string' && 'sizeBytes' in target) {
+    return readGptFrom((lba, length) => target.read(Number(lba) * SECTOR_SIZE, length), BigInt(target.sizeBytes), target.name);
+  }
   return withHandle(target, 'r', async (handle) => {
     const sizeBytes = typeof target === 'string' ? await diskSizeBytes(target) : (await handle.stat({ bigint: true })).size;
-    const mbr = await readAt(handle, 0n, SECTOR_SIZE);
-    const protectiveMbr = mbr.length === SECTOR_SIZE && mbr[510] === 0x55 && mbr[511] === 0xaa && [0, 1, 2, 3].some((i) => mbr[446 + i * 16 + 4] === 0xee);
-    const primary = await readCopy(handle, 1n);
-    // An open handle on a block device reports size 0; the primary's backup pointer then sizes the disk.
-    const totalSectors = sizeBytes > 0n ? sizeBytes / BigInt(SECTOR_SIZE) : (primary.header?.alternateLba ?? 0n) + 1n;
-    // A file shorter than one sector has no last sector; sector 0 then stands in and fails as a header.
-    const lastLba = totalSectors > 0n ? totalSectors - 1n : 0n;
-    const backupLba = primary.header && primary.header.alternateLba < totalSectors ? primary.header.alternateLba : lastLba;
-    const backup = await readCopy(handle, backupLba);
-    const problems: string[] = [];
-    if (!protectiveMbr) problems.push('no protective MBR (0xEE partition) in sector 0');
-    if (primary.problem) problems.push(`primary GPT: ${primary.problem}`);
-    if (backup.problem) problems.push(`backup GPT: ${backup.problem}`);
-    const chosen = primary.problem === undefined ? primary : backup.problem === undefined ? backup : undefined;
-    if (!chosen?.header || !chosen.entries) {
-      throw new BrlError(`${typeof target === 'string' ? target : 'disk'} has no valid GPT (${problems.join('; ')})`, {
-        exitCode: ExitCode.verifyFailed,
-        code: 'NO_GPT',
-        hint: 'check that the path is a whole disk image (raw or .img.lz4), not a partition image',
-      });
-    }
-    const header = chosen.header;
-    const table: GptTable = {
-      diskGuid: header.diskGuid,
-      totalSectors,
-      firstUsableLba: header.firstUsableLba,
-      lastUsableLba: header.lastUsableLba,
-      primaryEntriesLba: chosen === primary ? header.entriesLba : primary.header?.entriesLba ?? 2n,
-      backupEntriesLba: chosen === backup ? header.entriesLba : backup.header?.entriesLba ?? backupLba - BigInt(GPT_ENTRY_SECTORS),
-      backupHeaderLba: chosen === primary ? header.alternateLba : header.myLba,
-      entryCount: header.entryCount,
-      entrySize: header.entrySize,
-      partitions: parseEntries(chosen.entries, header.entryCount, header.entrySize),
-    };
-    if (primary.problem === undefined && backup.problem === undefined) {
-      problems.push(...copyDifferences(primary.header!, primary.entries!, backup.header!, backup.entries!));
-    }
-    if (table.backupHeaderLba !== totalSectors - 1n) {
-      problems.push(`backup header is at LBA ${table.backupHeaderLba}, not at the last sector ${totalSectors - 1n}`);
-    }
-    problems.push(...tableProblems(table));
-    return {
-      table,
-      source: chosen === primary ? 'primary' : 'backup',
-      primary: primary.problem === undefined ? { valid: true } : { valid: false, problem: primary.problem },
-      backup: backup.problem === undefined ? { valid: true } : { valid: false, problem: backup.problem },
-      protectiveMbr,
-      problems,
-    };
+    return readGptFrom((lba, length) => readAt(handle, lba, length), sizeBytes, typeof target === 'string' ? target : 'disk');
   });
+}
+
+async function readGptFrom(readAt: ReadAt, sizeBytes: bigint, diskName: string): Promise<GptReadResult> {
+  const mbr = await readAt(0n, SECTOR_SIZE);
+  const protectiveMbr = mbr.length === SECTOR_SIZE && mbr[510] === 0x55 && mbr[511] === 0xaa && [0, 1, 2, 3].some((i) => mbr[446 + i * 16 + 4] === 0xee);
+  const primary = await readCopy(readAt, 1n);
+  // An open handle on a block device reports size 0; the primary's backup pointer then sizes the disk.
+  const totalSectors = sizeBytes > 0n ? sizeBytes / BigInt(SECTOR_SIZE) : (primary.header?.alternateLba ?? 0n) + 1n;
+  // A file shorter than one sector has no last sector; sector 0 then stands in and fails as a header.
+  const lastLba = totalSectors > 0n ? totalSectors - 1n : 0n;
+  const backupLba = primary.header && primary.header.alternateLba < totalSectors ? primary.header.alternateLba : lastLba;
+  const backup = await readCopy(readAt, backupLba);
+  const problems: string[] = [];
+  if (!protectiveMbr) problems.push('no protective MBR (0xEE partition) in sector 0');
+  if (primary.problem) problems.push(`primary GPT: ${primary.problem}`);
+  if (backup.problem) problems.push(`backup GPT: ${backup.problem}`);
+  const chosen = primary.problem === undefined ? primary : backup.problem === undefined ? backup : undefined;
+  if (!chosen?.header || !chosen.entries) {
+    throw new BrlError(`${diskName} has no valid GPT (${problems.join('; ')})`, {
+      exitCode: ExitCode.verifyFailed,
+      code: 'NO_GPT',
+      hint: 'check that the path is a whole disk image (raw or .img.lz4), not a partition image',
+    });
+  }
+  const header = chosen.header;
+  const table: GptTable = {
+    diskGuid: header.diskGuid,
+    totalSectors,
+    firstUsableLba: header.firstUsableLba,
+    lastUsableLba: header.lastUsableLba,
+    primaryEntriesLba: chosen === primary ? header.entriesLba : primary.header?.entriesLba ?? 2n,
+    backupEntriesLba: chosen === backup ? header.entriesLba : backup.header?.entriesLba ?? backupLba - BigInt(GPT_ENTRY_SECTORS),
+    backupHeaderLba: chosen === primary ? header.alternateLba : header.myLba,
+    entryCount: header.entryCount,
+    entrySize: header.entrySize,
+    partitions: parseEntries(chosen.entries, header.entryCount, header.entrySize),
+  };
+  if (primary.problem === undefined && backup.problem === undefined) {
+    problems.push(...copyDifferences(primary.header!, primary.entries!, backup.header!, backup.entries!));
+  }
+  if (table.backupHeaderLba !== totalSectors - 1n) {
+    problems.push(`backup header is at LBA ${table.backupHeaderLba}, not at the last sector ${totalSectors - 1n}`);
+  }
+  problems.push(...tableProblems(table));
+  return {
+    table,
+    source: chosen === primary ? 'primary' : 'backup',
+    primary: primary.problem === undefined ? { valid: true } : { valid: false, problem: primary.problem },
+    backup: backup.problem === undefined ? { valid: true } : { valid: false, problem: backup.problem },
+    protectiveMbr,
+    problems,
+  };
 }
 
 function copyDifferences(primary: ParsedHeader, primaryEntries: Buffer, backup: ParsedHeader, backupEntries: Buffer): string[] {

@@ -1,10 +1,14 @@
-// Opens a disk image for reading: raw as is, `.lz4` (detected by its magic) decoded into a sparse temp file.
+// Opens a disk image for reading: raw as is, `.lz4` (detected by its magic) decoded into a sparse temp file
+// (`openImage`, for whole-image checks) or read in place (`openDiskImage`).
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BrlError, ExitCode, fileError } from '../core/errors.ts';
+import { diskSizeBytes } from './gpt.ts';
+import { handleReader, type OpenedDiskImage } from './image-reader.ts';
+import { openLz4DiskImage } from './lz4-reader.ts';
 import { createLz4Decoder } from './lz4.ts';
 import { SparseFileWriter } from './sparse.ts';
 
@@ -17,6 +21,8 @@ export interface ImageSource {
   /** Removes the temp copy, if any. */
   close(): Promise<void>;
 }
+
+const LZ4_FRAME_MAGIC = 0x184d2204;
 
 async function readMagic(path: string): Promise<number | undefined> {
   let handle;
@@ -38,7 +44,7 @@ async function readMagic(path: string): Promise<number | undefined> {
 }
 
 export async function openImage(path: string): Promise<ImageSource> {
-  if ((await readMagic(path)) !== 0x184d2204) return { path, rawPath: path, format: 'raw', close: async () => undefined };
+  if ((await readMagic(path)) !== LZ4_FRAME_MAGIC) return { path, rawPath: path, format: 'raw', close: async () => undefined };
   const dir = await mkdtemp(join(tmpdir(), 'brl-image-'));
   const rawPath = join(dir, basename(path).replace(/\.lz4$/, '') || 'disk.img');
   try {
@@ -48,4 +54,20 @@ export async function openImage(path: string): Promise<ImageSource> {
     throw error;
   }
   return { path, rawPath, format: 'lz4', close: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Opens a raw disk image, a block device or an `.img.lz4` (read in place, nothing decoded to disk) for reading at any position. */
+export async function openDiskImage(path: string): Promise<OpenedDiskImage> {
+  const lz4 = (await readMagic(path)) === LZ4_FRAME_MAGIC;
+  const handle = await open(path, 'r');
+  if (lz4) {
+    try {
+      return await openLz4DiskImage(path, handle);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+  const reader = handleReader(handle);
+  return { name: path, sizeBytes: Number(await diskSizeBytes(path)), format: 'raw', read: reader.read, close: () => handle.close() };
 }

@@ -3,9 +3,12 @@ import { parseOsRelease } from '../core/os-release.ts';
 import { type GptPartition, partitionOffsetBytes, partitionSizeBytes, readGpt } from './gpt.ts';
 import { bootEverSucceeded, decodeGptPrio, type GptPrioFlags } from './gptprio.ts';
 import { type Bank, findRole, partitionRoles } from './banks.ts';
-import { filesystemKind, readExt4File } from './fs-files.ts';
-import { openImage, type ImageSource } from './image-source.ts';
-import { parseDmVerityTable, readVeritySuperblock, type ParsedDmVerityTable } from './verity.ts';
+import { BrlError } from '../core/errors.ts';
+import { isExt4, readExt4File } from './ext4-read.ts';
+import type { BlockReader, OpenedDiskImage } from './image-reader.ts';
+import { openDiskImage } from './image-source.ts';
+import { parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from './verity.ts';
+import { readBootVerityTable, type VerityTable } from './verity-table.ts';
 
 export interface InspectedPartition {
   number: number;
@@ -45,24 +48,31 @@ export interface ImageInspection {
   partitions: InspectedPartition[];
   verity: InspectedVerity[];
   /** The dm-verity table in each populated bank's grub.cfg. */
-  grub: (ParsedDmVerityTable & { bank: Bank })[];
+  grub: (VerityTable & { bank: Bank })[];
   /** os-release of bank A's root filesystem (ext4 only). */
   osRelease?: Record<string, string>;
 }
 
-/** The dm-verity table of grub.cfg on a bank's BOOT partition, or a reason it could not be read. */
-export async function readGrubVerityTable(rawPath: string, boot: GptPartition): Promise<ParsedDmVerityTable | string> {
-  const offset = partitionOffsetBytes(boot);
-  if ((await filesystemKind(rawPath, offset)) !== 'ext4') return 'no ext4 filesystem';
-  const config = await readExt4File(rawPath, offset, '/grub/grub.cfg');
-  if (!config) return 'no /grub/grub.cfg';
-  const line = /^set dm_verity_root="([^"]*)"/m.exec(config.toString('utf8'));
-  if (!line) return '/grub/grub.cfg sets no dm_verity_root';
-  return parseDmVerityTable(line[1]!) ?? `/grub/grub.cfg has an unrecognised dm-verity table: ${line[1]}`;
+/** The dm-verity table in grub.cfg on BOOT, or the reason it cannot be read (a damaged image is described, not refused). */
+export async function bootVerityTable(disk: BlockReader, boot: GptPartition, label: string): Promise<VerityTable | string> {
+  try {
+    return await readBootVerityTable(disk, partitionOffsetBytes(boot), `${label} (partition ${boot.number})`);
+  } catch (error) {
+    if (error instanceof BrlError) return error.message;
+    throw error;
+  }
 }
 
-export async function inspectOpenImage(source: ImageSource): Promise<ImageInspection> {
-  const gpt = await readGpt(source.rawPath);
+async function readOsRelease(disk: BlockReader, root: GptPartition): Promise<Record<string, string> | undefined> {
+  const offset = partitionOffsetBytes(root);
+  if (!(await isExt4(disk, offset))) return undefined;
+  const text = (await readExt4File(disk, offset, '/usr/lib/os-release', 'ROOT-A')) ?? (await readExt4File(disk, offset, '/etc/os-release', 'ROOT-A'));
+  return text === undefined ? undefined : parseOsRelease(text.toString('utf8'));
+}
+
+/** Describes an open disk image; reads only the few blocks it shows. */
+export async function inspectDisk(disk: OpenedDiskImage): Promise<ImageInspection> {
+  const gpt = await readGpt(disk);
   const roles = partitionRoles(gpt.table.partitions);
   const partitions = gpt.table.partitions.map((partition): InspectedPartition => {
     const role = roles.get(partition.number) ?? 'UNKNOWN';
@@ -82,8 +92,8 @@ export async function inspectOpenImage(source: ImageSource): Promise<ImageInspec
     };
   });
   const inspection: ImageInspection = {
-    path: source.path,
-    format: source.format,
+    path: disk.name,
+    format: disk.format,
     diskGuid: gpt.table.diskGuid,
     sizeBytes: Number(gpt.table.totalSectors) * 512,
     gptSource: gpt.source,
@@ -94,7 +104,7 @@ export async function inspectOpenImage(source: ImageSource): Promise<ImageInspec
   };
   for (const bank of ['A', 'B'] as const) {
     const hash = findRole(gpt.table, `HASH-${bank}`);
-    const superblock = hash ? readVeritySuperblock({ path: source.rawPath, offset: partitionOffsetBytes(hash) }) : undefined;
+    const superblock = hash ? parseVeritySuperblock(await disk.read(partitionOffsetBytes(hash), VERITY_SUPERBLOCK_SIZE)) : undefined;
     if (superblock) {
       inspection.verity.push({
         bank,
@@ -108,24 +118,21 @@ export async function inspectOpenImage(source: ImageSource): Promise<ImageInspec
       });
     }
     const boot = findRole(gpt.table, `BOOT-${bank}`);
-    const table = boot ? await readGrubVerityTable(source.rawPath, boot) : undefined;
+    const table = boot ? await bootVerityTable(disk, boot, `BOOT-${bank}`) : undefined;
     if (table !== undefined && typeof table !== 'string') inspection.grub.push({ bank, ...table });
   }
   const rootA = findRole(gpt.table, 'ROOT-A');
-  if (rootA && (await filesystemKind(source.rawPath, partitionOffsetBytes(rootA))) === 'ext4') {
-    const text = (await readExt4File(source.rawPath, partitionOffsetBytes(rootA), '/usr/lib/os-release')) ??
-      (await readExt4File(source.rawPath, partitionOffsetBytes(rootA), '/etc/os-release'));
-    if (text) inspection.osRelease = parseOsRelease(text.toString('utf8'));
-  }
+  const osRelease = rootA ? await readOsRelease(disk, rootA) : undefined;
+  if (osRelease) inspection.osRelease = osRelease;
   return inspection;
 }
 
 /** Inspects a raw or `.lz4` disk image. */
 export async function inspectImage(path: string): Promise<ImageInspection> {
-  const source = await openImage(path);
+  const disk = await openDiskImage(path);
   try {
-    return await inspectOpenImage(source);
+    return await inspectDisk(disk);
   } finally {
-    await source.close();
+    await disk.close();
   }
 }

@@ -111,6 +111,17 @@ interface FrameState {
   decodedSize: bigint;
 }
 
+export interface Lz4FrameDescriptor {
+  blockMaxSize: number;
+  /** Blocks decode on their own (no back-references into earlier blocks). */
+  independent: boolean;
+  /** Each block is followed by its xxHash32. */
+  blockChecksum: boolean;
+  /** The end mark is followed by the content's xxHash32. */
+  contentChecksum: boolean;
+  contentSize: bigint | undefined;
+}
+
 /**
  * The LZ4 frame parser behind `createLz4Decoder`: input is appended as it arrives and decoded
  * blocks are pulled one at a time, so the caller decides how much output exists at once.
@@ -123,6 +134,18 @@ export class Lz4FrameParser {
   #window: Buffer | undefined;
   #windowLength = 0;
   #sawFrame = false;
+
+  /** The frame being decoded (after its header was parsed): what a reader needs to find and check its blocks. */
+  get frame(): Lz4FrameDescriptor | undefined {
+    const frame = this.#frame;
+    return frame && {
+      blockMaxSize: frame.blockMaxSize,
+      independent: frame.independent,
+      blockChecksum: frame.blockChecksum,
+      contentChecksum: frame.contentChecksum !== undefined,
+      contentSize: frame.contentSize,
+    };
+  }
 
   append(chunk: Buffer): void {
     this.#chunks.push(chunk);

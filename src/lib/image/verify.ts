@@ -1,9 +1,9 @@
 // Checks a disk image end to end: GPT CRCs and copies, the bank's verity tree against its root data, and grub.cfg's root hash.
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { partitionOffsetBytes, partitionSizeBytes, readGpt } from './gpt.ts';
-import { openImage } from './image-source.ts';
+import { openDiskImage, openImage } from './image-source.ts';
 import { type Bank, findRole } from './banks.ts';
-import { readGrubVerityTable } from './inspect.ts';
+import { bootVerityTable } from './inspect.ts';
 import { readVeritySuperblock, verifyVerity, VERITY_BLOCK_SIZE } from './verity.ts';
 
 export interface VerifyCheck {
@@ -68,14 +68,22 @@ export async function verifyImage(path: string, options: { bank?: Bank } = {}): 
     });
     if (!fits) return finish(report);
 
-    const grub = await readGrubVerityTable(source.rawPath, boot);
+    const raw = await openDiskImage(source.rawPath);
+    const grub = await bootVerityTable(raw, boot, `BOOT-${bank}`).finally(() => raw.close());
     if (typeof grub === 'string') {
-      checks.push({ name: 'grub-cfg', ok: false, detail: `BOOT-${bank} (partition ${boot.number}): ${grub}` });
+      checks.push({ name: 'grub-cfg', ok: false, detail: grub });
     } else {
       const differences: string[] = [];
       if (grub.dataBlocks !== superblock.dataBlocks) differences.push(`data blocks ${grub.dataBlocks} ≠ superblock's ${superblock.dataBlocks}`);
       if (grub.salt !== superblock.salt.toString('hex')) differences.push(`salt ${grub.salt} ≠ superblock's ${superblock.salt.toString('hex')}`);
+      if (grub.algorithm !== superblock.algorithm) differences.push(`hash algorithm ${grub.algorithm} ≠ superblock's ${superblock.algorithm}`);
+      if (grub.dataBlockSize !== superblock.dataBlockSize || grub.hashBlockSize !== superblock.hashBlockSize) {
+        differences.push(`block sizes ${grub.dataBlockSize}/${grub.hashBlockSize} ≠ superblock's ${superblock.dataBlockSize}/${superblock.hashBlockSize}`);
+      }
       if (grub.hashStartBlock !== 1) differences.push(`hash start block ${grub.hashStartBlock} ≠ 1`);
+      if (grub.dataDevice.partNrOff !== 1 || grub.hashDevice.partNrOff !== 2) {
+        differences.push(`ROOT and HASH are PARTNROFF=${grub.dataDevice.partNrOff}/${grub.hashDevice.partNrOff}, not 1/2 from BOOT`);
+      }
       checks.push(differences.length === 0
         ? { name: 'grub-cfg', ok: true, detail: `dm-mod.create table in BOOT-${bank}'s /grub/grub.cfg matches the superblock` }
         : { name: 'grub-cfg', ok: false, detail: `BOOT-${bank}'s /grub/grub.cfg: ${differences.join('; ')}` });

@@ -9,7 +9,7 @@ import { BrlError, ExitCode } from '../core/errors.ts';
 export const VERITY_BLOCK_SIZE = 4096;
 const DIGEST_SIZE = 32;
 const DIGESTS_PER_BLOCK = VERITY_BLOCK_SIZE / DIGEST_SIZE;
-const SUPERBLOCK_SIZE = 512;
+export const VERITY_SUPERBLOCK_SIZE = 512;
 const SIGNATURE = 'verity\0\0';
 /** Data blocks hashed per read; a multiple of DIGESTS_PER_BLOCK so each read fills whole hash blocks. */
 const CHUNK_BLOCKS = 1024;
@@ -73,7 +73,7 @@ export function verityTreeLayout(dataBlocks: number): VerityTreeLayout {
 
 export function serializeVeritySuperblock(options: { uuid: string; salt: Uint8Array; dataBlocks: number }): Buffer {
   if (options.salt.length > 256) throw new RangeError('dm-verity salt is at most 256 bytes');
-  const block = Buffer.alloc(SUPERBLOCK_SIZE);
+  const block = Buffer.alloc(VERITY_SUPERBLOCK_SIZE);
   block.write(SIGNATURE, 0, 'latin1');
   block.writeUInt32LE(1, 8);
   block.writeUInt32LE(1, 12);
@@ -89,7 +89,7 @@ export function serializeVeritySuperblock(options: { uuid: string; salt: Uint8Ar
 
 /** The superblock at the start of `block`, or undefined when there is none. */
 export function parseVeritySuperblock(block: Buffer): VeritySuperblock | undefined {
-  if (block.length < SUPERBLOCK_SIZE || block.toString('latin1', 0, 8) !== SIGNATURE) return undefined;
+  if (block.length < VERITY_SUPERBLOCK_SIZE || block.toString('latin1', 0, 8) !== SIGNATURE) return undefined;
   const saltSize = block.readUInt16LE(80);
   const uuidHex = block.subarray(16, 32).toString('hex');
   return {
@@ -102,25 +102,6 @@ export function parseVeritySuperblock(block: Buffer): VeritySuperblock | undefin
     dataBlocks: Number(block.readBigUInt64LE(72)),
     salt: Buffer.from(block.subarray(88, 88 + Math.min(saltSize, 256))),
   };
-}
-
-/** The kernel's `dm-mod.create` table for a Bottlerocket root (image-layout.md §6). */
-export function dmVerityTable(options: { dataBlocks: number; rootHash: string; salt: string }): string {
-  return `root,,,ro,0 ${options.dataBlocks * 8} verity 1 PARTUUID=$boot_uuid/PARTNROFF=1 PARTUUID=$boot_uuid/PARTNROFF=2 ` +
-    `4096 4096 ${options.dataBlocks} 1 sha256 ${options.rootHash} ${options.salt} 2 restart_on_corruption ignore_zero_blocks`;
-}
-
-export interface ParsedDmVerityTable {
-  dataBlocks: number;
-  rootHash: string;
-  salt: string;
-  hashStartBlock: number;
-}
-
-export function parseDmVerityTable(table: string): ParsedDmVerityTable | undefined {
-  const match = /\bverity 1 \S+ \S+ 4096 4096 (\d+) (\d+) sha256 ([0-9a-f]{64}) ([0-9a-f]+|-)/.exec(table);
-  if (!match) return undefined;
-  return { dataBlocks: Number(match[1]), hashStartBlock: Number(match[2]), rootHash: match[3]!, salt: match[4]! };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +369,7 @@ export async function formatVerity(dataPath: string, hashPath: string, options: 
   const fd = openSync(hashPath, 'w');
   try {
     ftruncateSync(fd, options.hashFileSize ?? hashSize);
-    writeSync(fd, serializeVeritySuperblock({ uuid: options.uuid, salt: options.salt, dataBlocks }), 0, SUPERBLOCK_SIZE, 0);
+    writeSync(fd, serializeVeritySuperblock({ uuid: options.uuid, salt: options.salt, dataBlocks }), 0, VERITY_SUPERBLOCK_SIZE, 0);
   } finally {
     closeSync(fd);
   }
@@ -497,9 +478,9 @@ export async function verifyVerity(data: FileRegion, hash: FileRegion, options: 
 export function readVeritySuperblock(region: FileRegion): VeritySuperblock | undefined {
   const fd = openSync(region.path, 'r');
   try {
-    const head = Buffer.alloc(SUPERBLOCK_SIZE);
-    const bytes = readSync(fd, head, 0, SUPERBLOCK_SIZE, region.offset ?? 0);
-    return bytes === SUPERBLOCK_SIZE ? parseVeritySuperblock(head) : undefined;
+    const head = Buffer.alloc(VERITY_SUPERBLOCK_SIZE);
+    const bytes = readSync(fd, head, 0, VERITY_SUPERBLOCK_SIZE, region.offset ?? 0);
+    return bytes === VERITY_SUPERBLOCK_SIZE ? parseVeritySuperblock(head) : undefined;
   } finally {
     closeSync(fd);
   }

@@ -2,8 +2,9 @@
 // form the dm-verity tree whose root hash the new BOOT's grub.cfg will hand to the kernel.
 import type { FileHandle } from 'node:fs/promises';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { parseDmVerityTable, verifyVerity, type ParsedDmVerityTable } from '../image/verity.ts';
-import { readExt4File } from './ext4-read.ts';
+import { handleReader } from '../image/image-reader.ts';
+import { verifyVerity } from '../image/verity.ts';
+import { readBootVerityTable, type VerityTable } from '../image/verity-table.ts';
 
 function mismatch(message: string): BrlError {
   return new BrlError(message, {
@@ -13,22 +14,14 @@ function mismatch(message: string): BrlError {
   });
 }
 
-/** The verity parameters in the grub.cfg of the BOOT filesystem at `bootOffset` (read natively: hosts have no debugfs). */
-export async function readGrubVerityTable(handle: FileHandle, bootOffset: number): Promise<ParsedDmVerityTable> {
-  const text = (await readExt4File(handle, bootOffset, '/grub/grub.cfg', 'new BOOT partition')).toString('utf8');
-  const table = parseDmVerityTable(text);
-  if (!table) throw mismatch('the new BOOT partition\'s /grub/grub.cfg has no dm-verity table (verity 1 … 4096 4096 <blocks> 1 sha256 <hash> <salt>)');
-  return table;
-}
-
 /** Verifies every root block against the written hash tree and the tree's root against grub.cfg. */
 export async function verifyWrittenSet(
   disk: string,
   handle: FileHandle,
   partitions: { boot: { offset: number }; root: { offset: number; size: number }; hash: { offset: number; size: number } },
-): Promise<ParsedDmVerityTable> {
-  const table = await readGrubVerityTable(handle, partitions.boot.offset);
-  if (table.dataBlocks * 4096 > partitions.root.size) {
+): Promise<VerityTable> {
+  const table = await readBootVerityTable(handleReader(handle), partitions.boot.offset, 'the new BOOT partition');
+  if (table.dataBlocks * table.dataBlockSize > partitions.root.size) {
     throw mismatch(`grub.cfg expects ${table.dataBlocks} root blocks, more than the ${partitions.root.size}-byte root partition holds`);
   }
   const check = await verifyVerity({ path: disk, offset: partitions.root.offset }, { path: disk, offset: partitions.hash.offset }, { expectedRootHash: table.rootHash });

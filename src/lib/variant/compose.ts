@@ -8,7 +8,8 @@ import { writeJsonAtomic } from '../core/fs.ts';
 import { brlInstallDir } from '../core/paths.ts';
 import { derivedUuid, idHash, veritySalt, verityUuid, type IdContext } from '../image/ids.ts';
 import { findPlanned, planDataDisk, planOsDisk, type DiskPlan, type LayoutOptions } from '../image/layout.ts';
-import { dmVerityTable, formatVerity, type VerityResult } from '../image/verity.ts';
+import { formatVerity, type VerityResult } from '../image/verity.ts';
+import { bottlerocketVerityTable, renderVerityTable } from '../image/verity-table.ts';
 import {
   artifactPrefix, compressDiskLz4, compressLz4, convertDisk, describeArtifact, diskSuffix, linkArtifact, type ArtifactNaming, type ArtifactRecord,
 } from './artifacts.ts';
@@ -172,7 +173,7 @@ export async function buildSupportFilesystems(work: Work, c: Composition): Promi
     prettyName: work.prettyName,
     versionId: work.release.version,
     kernelParameters: work.definition.kernelParameters,
-    dmVerityTable: dmVerityTable({ dataBlocks: c.verity.dataBlocks, rootHash: c.verity.rootHash, salt: c.verity.salt }),
+    dmVerityTable: bottlerocketVerityTable(c.verity),
   }), { mode: 0o600 });
   await clampTimes(c.bootTree, epoch);
   await clampTimes(c.privateTree, epoch);
@@ -296,7 +297,7 @@ export async function writeArtifacts(work: Work, c: Composition): Promise<Partia
     rootFilesystem: work.definition.features['erofs-root-partition'] ? 'erofs' : 'ext4',
     verity: {
       rootHash: c.verity.rootHash, salt: c.verity.salt, uuid: c.verity.uuid, dataBlocks: c.verity.dataBlocks, hashSize: c.verity.hashSize,
-      table: dmVerityTable({ dataBlocks: c.verity.dataBlocks, rootHash: c.verity.rootHash, salt: c.verity.salt }),
+      table: renderVerityTable(bottlerocketVerityTable(c.verity)),
     },
     disks: {
       os: describeDisk(`${prefix}${disk}`, c.osPlan, c.osWritten.table),

@@ -1,11 +1,12 @@
 // grub.cfg for BOOT: the dm-verity table and the kernel command line, in exactly upstream's shape.
+import { renderVerityTable, type VerityTable } from '../image/verity-table.ts';
 
 export interface GrubConfigInput {
   prettyName: string;
   versionId: string;
   kernelParameters: readonly string[];
-  /** The `dm-mod.create` table (image-layout.md §6). */
-  dmVerityTable: string;
+  /** The root's dm-verity table, written as `dm-mod.create` (image-layout.md §6). */
+  dmVerityTable: VerityTable;
 }
 
 export function kernelCommandLine(kernelParameters: readonly string[]): string {
@@ -21,7 +22,7 @@ export function renderGrubConfig(input: GrubConfigInput): string {
   return [
     'set default="0"',
     'set timeout="0"',
-    `set dm_verity_root="${input.dmVerityTable}"`,
+    `set dm_verity_root="${renderVerityTable(input.dmVerityTable)}"`,
     '',
     `menuentry "${input.prettyName} ${input.versionId}" --unrestricted {`,
     `   linux ($root)/vmlinuz ${kernelCommandLine(input.kernelParameters)}`,
@@ -30,9 +31,4 @@ export function renderGrubConfig(input: GrubConfigInput): string {
     '}',
     '',
   ].join('\n');
-}
-
-/** The verity table back out of a grub.cfg this module wrote (for `veritysetup verify` in tests and checks). */
-export function dmVerityTableFromGrub(config: string): string | undefined {
-  return /^set dm_verity_root="([^"]*)"$/m.exec(config)?.[1];
 }

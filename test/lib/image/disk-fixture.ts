@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeGpt, writeProtectiveMbr } from '../../../src/lib/image/gpt.ts';
 import { type DiskPlan, gptForPlan, planOsDisk } from '../../../src/lib/image/layout.ts';
-import { dmVerityTable, formatVerity } from '../../../src/lib/image/verity.ts';
+import { formatVerity } from '../../../src/lib/image/verity.ts';
+import { bottlerocketVerityTable, renderVerityTable } from '../../../src/lib/image/verity-table.ts';
 import { veritySalt, verityUuid } from '../../../src/lib/image/ids.ts';
 
 const run = promisify(execFile);
@@ -54,7 +55,7 @@ export async function buildTestDisk(dir: string, options: { grubRootHash?: strin
 
   const bootTree = join(dir, 'boot-tree');
   mkdirSync(join(bootTree, 'grub'), { recursive: true });
-  const table = dmVerityTable({ dataBlocks: verity.dataBlocks, rootHash: options.grubRootHash ?? verity.rootHash, salt: verity.salt });
+  const table = renderVerityTable(bottlerocketVerityTable({ dataBlocks: verity.dataBlocks, rootHash: options.grubRootHash ?? verity.rootHash, salt: verity.salt }));
   writeFileSync(join(bootTree, 'grub/grub.cfg'), `set default="0"\nset timeout="0"\nset dm_verity_root="${table}"\n\nmenuentry "Bottlerocket OS 1.26.1" --unrestricted {\n   linux ($root)/vmlinuz\n   boot\n}\n`);
   const bootImage = join(dir, 'boot.ext4');
   await run('mkfs.ext4', ['-q', '-O', '^has_journal', '-d', bootTree, bootImage, '4M']);
@@ -73,7 +74,9 @@ export async function buildTestDisk(dir: string, options: { grubRootHash?: strin
   return { path, rootHash: verity.rootHash, dataBlocks: verity.dataBlocks, rootOffset: offsetOf('ROOT-A'), plan };
 }
 
-export async function compressTestDisk(disk: TestDisk): Promise<string> {
-  await run('lz4', ['-9', '-q', '-f', disk.path, `${disk.path}.lz4`]);
-  return `${disk.path}.lz4`;
+/** `disk` through the lz4 tool with `flags` (default: plain `lz4 -9`: linked-free blocks, no content size). */
+export async function compressTestDisk(disk: TestDisk, flags: readonly string[] = ['-9']): Promise<string> {
+  const path = `${disk.path}${flags.join('')}.lz4`;
+  await run('lz4', [...flags, '-q', '-f', disk.path, path]);
+  return path;
 }

@@ -9,6 +9,7 @@ import { assertImageVerified, verifyImage } from '../../../src/lib/image/verify.
 import { BrlError, ExitCode } from '../../../src/lib/core/errors.ts';
 import { buildTestDisk, compressTestDisk, fixtureIds } from './disk-fixture.ts';
 import { derivedUuid, veritySalt, verityUuid } from '../../../src/lib/image/ids.ts';
+import { bottlerocketVerityTable } from '../../../src/lib/image/verity-table.ts';
 
 const run = promisify(execFile);
 
@@ -54,18 +55,21 @@ test('inspect shows partitions with roles, gptprio flags, verity, grub.cfg table
     bank: 'A', dataBlocks: disk.dataBlocks, salt: veritySalt(fixtureIds).toString('hex'), uuid: verityUuid(fixtureIds),
     hashType: 1, algorithm: 'sha256', dataBlockSize: 4096, hashBlockSize: 4096,
   }]);
-  t.deepEqual(result.grub, [{ bank: 'A', dataBlocks: disk.dataBlocks, hashStartBlock: 1, rootHash: disk.rootHash, salt: veritySalt(fixtureIds).toString('hex') }]);
+  t.deepEqual(result.grub, [{ bank: 'A', ...bottlerocketVerityTable({ dataBlocks: disk.dataBlocks, rootHash: disk.rootHash, salt: veritySalt(fixtureIds).toString('hex') }) }]);
   t.is(result.osRelease?.VERSION_ID, '1.26.1');
   t.is(result.osRelease?.VERSION, '1.26.1 (test-minimal)');
 });
 
-test('inspect reads a .img.lz4 the same as the raw image', async (t) => {
+test('inspect reads a .img.lz4 the same as the raw image, whatever lz4 flags made it', async (t) => {
   const dir = workDir(t);
   const disk = await buildTestDisk(dir);
   const raw = await inspectImage(disk.path);
-  const compressed = await inspectImage(await compressTestDisk(disk));
-  t.is(compressed.format, 'lz4');
-  t.deepEqual({ ...compressed, path: '', format: 'raw' }, { ...raw, path: '' });
+  // brl's own flags (indexed blocks), plain `lz4 -9` (no content size) and linked blocks (both decoded from the start).
+  for (const flags of [['-9', '-B7', '-BI', '--content-size'], ['-9'], ['-B4', '-BD']]) {
+    const compressed = await inspectImage(await compressTestDisk(disk, flags));
+    t.is(compressed.format, 'lz4');
+    t.deepEqual({ ...compressed, path: '', format: 'raw' }, { ...raw, path: '' }, flags.join(' '));
+  }
 });
 
 test('verify passes an intact image, raw and compressed', async (t) => {

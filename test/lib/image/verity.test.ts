@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  dmVerityTable, formatVerity, parseDmVerityTable, readVeritySuperblock, verifyVerity, verityTreeLayout, VERITY_BLOCK_SIZE,
+  formatVerity, readVeritySuperblock, verifyVerity, verityTreeLayout, VERITY_BLOCK_SIZE,
 } from '../../../src/lib/image/verity.ts';
 import { BrlError } from '../../../src/lib/core/errors.ts';
 
@@ -141,12 +141,6 @@ test('verifyVerity reads data and hash at offsets inside a larger file and repor
   const wrong = await verifyVerity({ path: disk, offset: dataOffset }, { path: disk, offset: hashOffset }, { expectedRootHash: 'ab'.repeat(32) });
   t.false(wrong.ok);
   t.regex(wrong.problems.join('\n'), new RegExp(`root hash of the stored tree is ${rootHash}, expected abab`));
-});
-
-test('the dm-mod.create table has the spec\'s shape and parses back', (t) => {
-  const table = dmVerityTable({ dataBlocks: 1000, rootHash: 'cd'.repeat(32), salt: 'ef'.repeat(32) });
-  t.is(table, `root,,,ro,0 8000 verity 1 PARTUUID=$boot_uuid/PARTNROFF=1 PARTUUID=$boot_uuid/PARTNROFF=2 4096 4096 1000 1 sha256 ${'cd'.repeat(32)} ${'ef'.repeat(32)} 2 restart_on_corruption ignore_zero_blocks`);
-  t.deepEqual(parseDmVerityTable(table), { dataBlocks: 1000, hashStartBlock: 1, rootHash: 'cd'.repeat(32), salt: 'ef'.repeat(32) });
 });
 
 test('verifyVerity refuses data shorter than the superblock says, naming both ends', async (t) => {

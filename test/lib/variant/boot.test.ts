@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectBootconfig, encodeBootconfig } from '../../../src/lib/variant/bootconfig.ts';
-import { dmVerityTableFromGrub, kernelCommandLine, renderGrubConfig } from '../../../src/lib/variant/grub.ts';
-import { dmVerityTable } from '../../../src/lib/image/verity.ts';
+import { kernelCommandLine, renderGrubConfig } from '../../../src/lib/variant/grub.ts';
+import { bottlerocketVerityTable, verityTableOfGrubConfig } from '../../../src/lib/image/verity-table.ts';
 import { renderOvf } from '../../../src/lib/variant/ova.ts';
 
 test('bootconfig snippets merge into bytewise-sorted key = value lines', async (t) => {
@@ -30,8 +30,8 @@ test('bootconfig data is framed as the kernel expects: NUL, padding, size, check
   t.is(checksum, [...data.subarray(0, size)].reduce((sum, byte) => sum + byte, 0));
 });
 
-test('grub.cfg carries the dm-verity table and the command line in upstream order', (t) => {
-  const table = dmVerityTable({ dataBlocks: 1000, rootHash: 'ab'.repeat(32), salt: 'cd'.repeat(32) });
+test('grub.cfg carries the dm-verity table (parsed back to the same model) and the command line in upstream order', (t) => {
+  const table = bottlerocketVerityTable({ dataBlocks: 1000, rootHash: 'ab'.repeat(32), salt: 'cd'.repeat(32) });
   const config = renderGrubConfig({ prettyName: 'Bottlerocket OS', versionId: '1.2.3', kernelParameters: ['console=tty0', 'quiet'], dmVerityTable: table });
   t.is(config, [
     'set default="0"',
@@ -45,7 +45,7 @@ test('grub.cfg carries the dm-verity table and the command line in upstream orde
     '}',
     '',
   ].join('\n'));
-  t.is(dmVerityTableFromGrub(config), table);
+  t.deepEqual(verityTableOfGrubConfig(config, 'grub.cfg'), table);
   t.true(kernelCommandLine([]).startsWith('bootconfig root=/dev/dm-0 '));
 });
 

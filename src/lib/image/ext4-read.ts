@@ -1,6 +1,6 @@
-// Reads one small file out of an ext4 filesystem inside a disk (the new BOOT's grub.cfg), without mounting.
-import type { FileHandle } from 'node:fs/promises';
+// Reads small files out of an ext4 filesystem inside a disk (BOOT's grub.cfg, ROOT's os-release) natively: no mount, no debugfs.
 import { BrlError, ExitCode } from '../core/errors.ts';
+import type { BlockReader } from './image-reader.ts';
 
 const EXT4_MAGIC = 0xef53;
 const INCOMPAT_64BIT = 0x80;
@@ -8,11 +8,11 @@ const INODE_FLAG_EXTENTS = 0x80000;
 const INODE_FLAG_INLINE_DATA = 0x10000000;
 const EXTENT_MAGIC = 0xf30a;
 const ROOT_INODE = 2;
-/** grub.cfg is a few hundred bytes; anything this large is not one. */
+/** grub.cfg and os-release are a few hundred bytes; anything this large is not one. */
 const MAX_FILE_BYTES = 1024 * 1024;
 
 interface Filesystem {
-  handle: FileHandle;
+  reader: BlockReader;
   offset: number;
   blockSize: number;
   inodesPerGroup: number;
@@ -26,14 +26,12 @@ function corrupt(fs: Pick<Filesystem, 'source'>, message: string): BrlError {
   return new BrlError(`${fs.source}: ${message}`, { exitCode: ExitCode.verifyFailed, code: 'BAD_EXT4' });
 }
 
-async function readBytes(fs: Pick<Filesystem, 'handle' | 'offset'>, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await fs.handle.read(buffer, 0, length, fs.offset + position);
-  return buffer.subarray(0, bytesRead);
+function readBytes(fs: Pick<Filesystem, 'reader' | 'offset'>, position: number, length: number): Promise<Buffer> {
+  return fs.reader.read(fs.offset + position, length);
 }
 
-async function openFilesystem(handle: FileHandle, offset: number, source: string): Promise<Filesystem> {
-  const superblock = await readBytes({ handle, offset }, 1024, 1024);
+async function openFilesystem(reader: BlockReader, offset: number, source: string): Promise<Filesystem> {
+  const superblock = await readBytes({ reader, offset }, 1024, 1024);
   if (superblock.length < 1024 || superblock.readUInt16LE(56) !== EXT4_MAGIC) {
     throw corrupt({ source }, 'no ext4 superblock');
   }
@@ -41,7 +39,7 @@ async function openFilesystem(handle: FileHandle, offset: number, source: string
   const is64Bit = (incompat & INCOMPAT_64BIT) !== 0;
   const revision = superblock.readUInt32LE(76);
   return {
-    handle,
+    reader,
     offset,
     blockSize: 1024 << superblock.readUInt32LE(24),
     inodesPerGroup: superblock.readUInt32LE(40),
@@ -138,13 +136,23 @@ async function lookup(fs: Filesystem, directory: Buffer, name: string): Promise<
   return undefined;
 }
 
-/** The contents of `path` (absolute, e.g. `/grub/grub.cfg`) in the ext4 filesystem at byte `offset` of `handle`. */
-export async function readExt4File(handle: FileHandle, offset: number, path: string, source: string): Promise<Buffer> {
-  const fs = await openFilesystem(handle, offset, source);
+/** Whether an ext4 superblock sits at byte `offset`. */
+export async function isExt4(reader: BlockReader, offset: number): Promise<boolean> {
+  const superblock = await reader.read(offset + 1024, 1024);
+  return superblock.length === 1024 && superblock.readUInt16LE(56) === EXT4_MAGIC;
+}
+
+/**
+ * The contents of `path` (absolute, e.g. `/grub/grub.cfg`; symlinks are not followed) in the ext4
+ * filesystem at byte `offset` of `reader`, or undefined when it does not exist. `source` names the
+ * filesystem in errors (`BAD_EXT4`).
+ */
+export async function readExt4File(reader: BlockReader, offset: number, path: string, source: string): Promise<Buffer | undefined> {
+  const fs = await openFilesystem(reader, offset, source);
   let inode = await readInode(fs, ROOT_INODE);
   for (const part of path.split('/').filter((segment) => segment !== '')) {
     const next = await lookup(fs, inode, part);
-    if (next === undefined) throw corrupt(fs, `${path} does not exist`);
+    if (next === undefined) return undefined;
     inode = await readInode(fs, next);
   }
   return readWholeInode(fs, inode);
