@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { writeGpt, writeProtectiveMbr } from '../../../src/lib/image/gpt.ts';
 import { type DiskPlan, gptForPlan, planOsDisk } from '../../../src/lib/image/layout.ts';
 import { formatVerity } from '../../../src/lib/image/verity.ts';
-import { bottlerocketVerityTable, renderVerityTable } from '../../../src/lib/image/verity-table.ts';
+import { bottlerocketVerityTable, renderVerityTable, type VerityTable } from '../../../src/lib/image/verity-table.ts';
 import { veritySalt, verityUuid } from '../../../src/lib/image/ids.ts';
 
 const run = promisify(execFile);
@@ -41,8 +41,8 @@ function place(disk: string, file: string, offset: number): void {
   closeSync(fd);
 }
 
-/** A raw disk in `dir`; `grubRootHash` overrides the root hash written into grub.cfg. */
-export async function buildTestDisk(dir: string, options: { grubRootHash?: string } = {}): Promise<TestDisk> {
+/** A raw disk in `dir`; `grubRootHash` and `grubTable` override what grub.cfg's table says. */
+export async function buildTestDisk(dir: string, options: { grubRootHash?: string; grubTable?: Partial<VerityTable> } = {}): Promise<TestDisk> {
   const plan = miniPlan();
   const rootTree = join(dir, 'root-tree');
   mkdirSync(join(rootTree, 'usr/lib'), { recursive: true });
@@ -55,7 +55,10 @@ export async function buildTestDisk(dir: string, options: { grubRootHash?: strin
 
   const bootTree = join(dir, 'boot-tree');
   mkdirSync(join(bootTree, 'grub'), { recursive: true });
-  const table = renderVerityTable(bottlerocketVerityTable({ dataBlocks: verity.dataBlocks, rootHash: options.grubRootHash ?? verity.rootHash, salt: verity.salt }));
+  const table = renderVerityTable({
+    ...bottlerocketVerityTable({ dataBlocks: verity.dataBlocks, rootHash: options.grubRootHash ?? verity.rootHash, salt: verity.salt }),
+    ...options.grubTable,
+  });
   writeFileSync(join(bootTree, 'grub/grub.cfg'), `set default="0"\nset timeout="0"\nset dm_verity_root="${table}"\n\nmenuentry "Bottlerocket OS 1.26.1" --unrestricted {\n   linux ($root)/vmlinuz\n   boot\n}\n`);
   const bootImage = join(dir, 'boot.ext4');
   await run('mkfs.ext4', ['-q', '-O', '^has_journal', '-d', bootTree, bootImage, '4M']);

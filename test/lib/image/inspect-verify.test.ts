@@ -119,6 +119,24 @@ test('verify reports a grub.cfg root hash that differs from the tree', async (t)
   t.is(rootHash.detail, `HASH-A's tree has root hash ${disk.rootHash}, BOOT-A's grub.cfg expects ${'0'.repeat(64)}`);
 });
 
+test('verify reports a grub.cfg table whose algorithm, block sizes or ROOT/HASH offsets differ from the superblock and layout', async (t) => {
+  const dir = workDir(t);
+  const disk = await buildTestDisk(dir, { grubTable: { algorithm: 'sha512', hashBlockSize: 1024, hashDevice: { partUuid: '$boot_uuid', partNrOff: 3 } } });
+  const report = await verifyImage(disk.path);
+  const grub = report.checks.find((check) => check.name === 'grub-cfg')!;
+  t.false(grub.ok);
+  t.is(grub.detail, 'BOOT-A\'s /grub/grub.cfg: hash algorithm sha512 ≠ superblock\'s sha256; block sizes 4096/1024 ≠ superblock\'s 4096/4096; ROOT and HASH are PARTNROFF=1/3, not 1/2 from BOOT');
+  t.false(report.ok);
+});
+
+test('verify names an unreadable grub.cfg table', async (t) => {
+  const dir = workDir(t);
+  const disk = await buildTestDisk(dir, { grubTable: { dataBlocks: 0 } });
+  const grub = (await verifyImage(disk.path)).checks.find((check) => check.name === 'grub-cfg')!;
+  t.false(grub.ok);
+  t.regex(grub.detail, /^BOOT-A \(partition 3\)'s \/grub\/grub.cfg: dm-verity table "root,,,ro,0 0 verity .*" has data blocks "0", not an integer ≥ 1$/);
+});
+
 test('verify of bank B on a fresh image says HASH-B has no superblock', async (t) => {
   const dir = workDir(t);
   const disk = await buildTestDisk(dir);
