@@ -8,9 +8,9 @@ import { type Lz4FrameDescriptor, Lz4FrameParser } from './lz4.ts';
 const CACHED_BLOCKS = 4;
 /** Compressed bytes read per step when decoding from the start. */
 const STREAM_CHUNK = 1024 * 1024;
-/** Magic, FLG, BD and the header checksum; the content size adds 8. */
-const MIN_HEADER_BYTES = 7;
-const MAX_HEADER_BYTES = 19;
+/** Magic, FLG, BD and the header checksum; the content size (FLG bit 3) adds 8. */
+const HEADER_BYTES = 7;
+const FLAG_CONTENT_SIZE = 0x08;
 
 function corrupt(path: string, message: string): BrlError {
   return new BrlError(`LZ4 stream is corrupt: ${path}: ${message}`, {
@@ -53,8 +53,9 @@ async function indexedBlocks(handle: FileHandle, path: string, fileSize: number,
   for (;;) {
     const word = await readExactly(handle, position, 4);
     if (word.length < 4) throw corrupt(path, `the file ends at byte ${fileSize} inside the frame`);
-    const size = word.readUInt32LE(0) & 0x7fffffff;
     if (word.readUInt32LE(0) === 0) break;
+    // The top bit marks a stored (uncompressed) block; the rest is its size.
+    const size = word.readUInt32LE(0) & 0x7fffffff;
     if (size > frame.blockMaxSize) throw corrupt(path, `block at byte ${position} is ${size} bytes, more than the frame's ${frame.blockMaxSize}`);
     blockStarts.push(position);
     position += 4 + size + checksumBytes;
@@ -138,13 +139,14 @@ async function streamedBlocks(handle: FileHandle, fileSize: number): Promise<Blo
  */
 export async function openLz4DiskImage(path: string, handle: FileHandle): Promise<OpenedDiskImage> {
   const fileSize = (await handle.stat()).size;
-  const head = await readExactly(handle, 0, MAX_HEADER_BYTES);
+  const flags = (await readExactly(handle, 4, 1))[0] ?? 0;
+  const header = await readExactly(handle, 0, HEADER_BYTES + (flags & FLAG_CONTENT_SIZE ? 8 : 0));
+  // The streaming parser checks the header (version, flags, checksum) and describes the frame.
   const headerParser = new Lz4FrameParser();
-  headerParser.append(head.subarray(0, Math.min(head.length, MIN_HEADER_BYTES + ((head[4] ?? 0) & 0x08 ? 8 : 0))));
+  headerParser.append(header);
   headerParser.next();
   const frame = headerParser.frame;
   if (!frame) throw corrupt(path, 'the frame header is cut short');
-  const header = head.subarray(0, MIN_HEADER_BYTES + (frame.contentSize === undefined ? 0 : 8));
   const blocks = (frame.independent && frame.contentSize !== undefined ? await indexedBlocks(handle, path, fileSize, header, frame) : undefined) ??
     await streamedBlocks(handle, fileSize);
 
