@@ -12,7 +12,8 @@ import {
   type SignpostStatus,
 } from '../../../src/lib/signpost/index.ts';
 import { BrlError } from '../../../src/lib/core/errors.ts';
-import { makeAbDisk, sgdiskAttributeBits, sgdiskVerify, scratchDir } from './fixtures.ts';
+import { makeAbDisk, sgdiskAttributeBits, scratchDir } from './fixtures.ts';
+import { assertSgdiskClean } from '../../helpers/oracles.ts';
 
 async function host(): Promise<{ disk: string; root: string }> {
   const dir = await scratchDir('brl-signpost-');
@@ -43,7 +44,7 @@ test('walks the A/B state machine: stage, activate, boot, success — checked wi
   t.is(flags(status, 'B'), 'p2 t1 s0');
   t.is(flags(status, 'A'), 'p1 t0 s1');
   t.is(status.nextSet, 'B');
-  sgdiskVerify(h.disk);
+  assertSgdiskClean(t, h.disk);
   // BOOT-B is partition 4: priority 2 = bit 49, tries 1 = bit 52.
   t.deepEqual(sgdiskAttributeBits(h.disk, 4), [49, 52]);
 
@@ -57,7 +58,7 @@ test('walks the A/B state machine: stage, activate, boot, success — checked wi
   t.true(status.hasBootEverSucceeded);
   t.true(await signpostHasBootEverSucceeded(h));
   t.deepEqual(sgdiskAttributeBits(h.disk, 7), [57]);
-  sgdiskVerify(h.disk);
+  assertSgdiskClean(t, h.disk);
 
   // Next boots stay on B without using tries.
   const again = await nextBoot(h);

@@ -6,6 +6,7 @@ import { readGpt } from '../../../src/lib/image/gpt.ts';
 import { applyUpdate, checkUpdate, revertUpdate } from '../../../src/lib/updog/index.ts';
 import { nextBoot, runSignpostCommand, signpostStatus } from '../../../src/lib/signpost/index.ts';
 import { BrlError, ExitCode } from '../../../src/lib/core/errors.ts';
+import { assertSgdiskClean } from '../../helpers/oracles.ts';
 import { activeSetBytes, buildRelease, makeHost, startRepository, type ReleaseImages } from './fixtures.ts';
 
 const fast = { transport: { initialBackoffMs: 5, maxBackoffMs: 20, connectTimeoutMs: 2000, idleTimeoutMs: 2000 } };
@@ -49,7 +50,7 @@ test('update writes B into the inactive set, verifiable by veritysetup, and flip
   await writeFile(hashFile, await partitionBytes(host.disk, 'BOTTLEROCKET-HASH-B', Number(hashB.lastLba - hashB.firstLba + 1n) * 512));
   t.notThrows(() => execFileSync('veritysetup', ['verify', rootFile, hashFile, releaseB.rootHash], { stdio: 'pipe' }));
   t.truthy(rootB);
-  execFileSync('sgdisk', ['-v', host.disk]);
+  assertSgdiskClean(t, host.disk);
 
   const status = await signpostStatus({ root: host.root, disk: host.disk });
   t.is(status.nextSet, 'B');
