@@ -141,3 +141,29 @@ test.serial('a block still held by its consumer is not overwritten by a decode t
   t.true(last!.equals(expected), 'the held block kept its bytes');
   t.true((await iterator.next()).done);
 });
+
+// Concurrent, serial to the other tests of this file only so that its decodes hand arenas to each other.
+test.serial('six lanes of decodes in one process, started and finished at different times, each write exactly their own bytes', async (t) => {
+  // Many short decodes, so decodes start while others finish and pick up their arenas; every block is
+  // held across a timer (a slow disk write) and compared byte for byte after it.
+  const lanes = 6;
+  const perLane = 10;
+  const inputs = Array.from({ length: lanes * perLane }, (_, index) => {
+    const plain = Buffer.concat([data.subarray(index * 4096, index * 4096 + 50_000 + index * 777), Buffer.alloc(100_000, index + 1)]);
+    return { plain, compressed: execFileSync('lz4', ['-q', '-c', '-1', '-B4'], { input: plain }) };
+  });
+  const wrong: string[] = [];
+  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
+    for (let run = 0; run < perLane; run++) {
+      const { plain, compressed } = inputs[lane * perLane + run]!;
+      let at = 0;
+      for await (const block of decodeLz4Parallel(chunks(compressed), { decoders: 1 + (lane % 2) })) {
+        await new Promise((resolve) => setTimeout(resolve, 1 + lane));
+        if (!block.equals(plain.subarray(at, at + block.length))) wrong.push(`lane ${lane} run ${run}: block at ${at}`);
+        at += block.length;
+      }
+      if (at !== plain.length) wrong.push(`lane ${lane} run ${run}: ${at} of ${plain.length} bytes`);
+    }
+  }));
+  t.deepEqual(wrong, []);
+});

@@ -10,9 +10,6 @@ import { migrationCachePaths, openMigrationCache } from '../../../src/lib/update
 import { buildRelease, makeHost, startRepository } from './fixtures.ts';
 import { scratchDir } from '../signpost/fixtures.ts';
 
-// Serial: a host runs one updog at a time (the host lock); two updates decoding in one process at
-// once have been seen to write a wrong image under load (reported to the lz4-parallel owner).
-
 /** Serves `http://cache/metadata/<file>` from a directory, as an offline migrator would. */
 class DirectoryFetcher implements Fetcher {
   readonly #dir: string;
@@ -31,7 +28,7 @@ class DirectoryFetcher implements Fetcher {
   }
 }
 
-test.serial('migrations and manifest.json are cached with metadata that tuf-js verifies offline', async (t) => {
+test('migrations and manifest.json are cached with metadata that tuf-js verifies offline', async (t) => {
   const release = await buildRelease('1.1.0');
   const migration = Buffer.from('{"brl-migration": 1, "version": "1.1.0", "name": "rename", "forward": [], "backward": []}');
   const repo = await startRepository([release], { 'migrate_v1.1.0_rename.lz4': migration }, { '(1.0.0, 1.1.0)': ['migrate_v1.1.0_rename.lz4'] });
@@ -56,7 +53,7 @@ test.serial('migrations and manifest.json are cached with metadata that tuf-js v
   t.deepEqual(manifest.migrations, { '(1.0.0, 1.1.0)': ['migrate_v1.1.0_rename.lz4'] });
 });
 
-test.serial('an update whose migrations fail to download keeps the old cache and the staged inactive set', async (t) => {
+test('an update whose migrations fail to download keeps the old cache and the staged inactive set', async (t) => {
   const release = await buildRelease('1.1.0');
   const migration = Buffer.from('{"brl-migration": 1, "version": "1.1.0", "name": "rename", "forward": [], "backward": []}');
   const repo = await startRepository([release], { 'migrate_v1.1.0_rename.lz4': migration }, { '(1.0.0, 1.1.0)': ['migrate_v1.1.0_rename.lz4'] });
@@ -75,7 +72,7 @@ test.serial('an update whose migrations fail to download keeps the old cache and
   for (const parent of parents) t.deepEqual((await readdir(parent)).filter((name) => name.startsWith('.')), [], 'no staging directory left');
 });
 
-test.serial('the cached root chain runs from the baked root through every rotation, each verified against the one before', async (t) => {
+test('the cached root chain runs from the baked root through every rotation, each verified against the one before', async (t) => {
   const release = await buildRelease('1.1.0');
   const migration = Buffer.from('{"brl-migration": 1, "version": "1.1.0", "name": "rename", "forward": [], "backward": []}');
   const repo = await startRepository([release], { 'migrate_v1.1.0_rename.lz4': migration }, { '(1.0.0, 1.1.0)': ['migrate_v1.1.0_rename.lz4'] });
