@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readGpt } from '../../src/lib/image/gpt.ts';
+import { decodeGptPrio } from '../../src/lib/image/gptprio.ts';
 import { gptprioNext } from '../../src/lib/signpost/index.ts';
 import { repoDir } from '../helpers/cli.ts';
 import { activeSetBytes, buildRelease, makeHost, startRepository } from '../lib/updog/fixtures.ts';
@@ -36,7 +37,7 @@ function runUpdog(args: string[], killAfterMs: number): Promise<Run> {
   });
 }
 
-test('SIGKILL at 20 random points of an update never changes the active set, and GRUB still boots A unless B is complete', async (t) => {
+test('SIGKILL at 20 random points of an update never changes set A, and B is marked valid or bootable only with ROOT-B, BOOT-B and HASH-B complete', async (t) => {
   const release = await buildRelease('1.1.0');
   const repo = await startRepository([release], {}, { '(1.0.0, 1.1.0)': [] });
   t.teardown(() => repo.server.close());
@@ -60,7 +61,7 @@ test('SIGKILL at 20 random points of an update never changes the active set, and
     if (result.updateMs < full.updateMs) full = result;
     await rm(calibration.dir, { recursive: true, force: true });
   }
-  const outcomes = { killed: 0, completed: 0, bootedB: 0 };
+  const outcomes = { killed: 0, completed: 0, markedB: 0, bootedB: 0 };
   for (let run = 0; run < 20; run++) {
     const host = await makeHost(repo, '1.0.0');
     const before = await activeSetBytes(host.disk);
@@ -79,17 +80,28 @@ test('SIGKILL at 20 random points of an update never changes the active set, and
     // A kill between the two GPT copies leaves them different but each intact; readers use the primary.
     t.true(primary.valid && backup.valid, `run ${run}: ${problems.join('; ')}`);
     t.deepEqual(problems.filter((problem) => problem !== 'primary and backup entry arrays differ'), [], `run ${run}`);
-    const boot = gptprioNext(table, host.disk);
-    if (boot.booted.label === 'B') {
+    // B counts as complete only when all three of its partitions hold exactly the release's images.
+    const disk = await readFile(host.disk);
+    const holds = (name: string, image: Buffer): boolean => {
+      const offset = Number(table.partitions.find((p) => p.name === name)!.firstLba) * 512;
+      return disk.subarray(offset, offset + image.length).equals(image);
+    };
+    const incomplete = ([['ROOT', release.root], ['BOOT', release.boot], ['HASH', release.hash]] as const)
+      .filter(([role, image]) => !holds(`BOTTLEROCKET-${role}-B`, image)).map(([role]) => `${role}-B`);
+    const flagsB = decodeGptPrio(table.partitions.find((p) => p.name === 'BOTTLEROCKET-BOOT-B')!.attributes);
+    const markedB = flagsB.priority > 0 || flagsB.triesLeft > 0 || flagsB.successful;
+    if (result.signal !== 'SIGKILL') t.deepEqual(incomplete, [], `run ${run}: a finished update left B incomplete`);
+    if (markedB) {
+      outcomes.markedB += 1;
+      // Valid or bootable flags on B only once every partition of B is written.
+      t.deepEqual(incomplete, [], `run ${run}: B is marked ${JSON.stringify(flagsB)} but incomplete (killed after ${killAfterMs} ms)`);
+    }
+    if (gptprioNext(table, host.disk).booted.label === 'B') {
       outcomes.bootedB += 1;
-      // B may only be chosen once it is complete: its root is exactly the release's.
-      const rootB = table.partitions.find((p) => p.name === 'BOTTLEROCKET-ROOT-B')!;
-      const disk = await readFile(host.disk);
-      const offset = Number(rootB.firstLba) * 512;
-      t.true(disk.subarray(offset, offset + release.root.length).equals(release.root), `run ${run}: B chosen but incomplete`);
+      t.true(markedB, `run ${run}: GRUB would boot B without its flags set`);
     }
     await rm(host.dir, { recursive: true, force: true });
   }
-  t.log(`update window ${Math.round(full.updateMs)} ms; killed ${outcomes.killed}, completed ${outcomes.completed}, GRUB would boot B after ${outcomes.bootedB}`);
+  t.log(`update window ${Math.round(full.updateMs)} ms; killed ${outcomes.killed}, completed ${outcomes.completed}, B marked valid after ${outcomes.markedB}, GRUB would boot B after ${outcomes.bootedB}`);
   t.true(outcomes.killed >= 10, 'at least half of the runs were interrupted');
 });
