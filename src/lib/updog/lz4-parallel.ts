@@ -172,13 +172,20 @@ export interface ParallelDecodeOptions {
 export async function* decodeLz4Parallel(source: AsyncIterable<Buffer>, options: ParallelDecodeOptions = {}): AsyncGenerator<Buffer> {
   const lease: ArenaLease = {};
   const blocks = decodeInOrder(source, options, lease);
-  let pending: Promise<IteratorResult<Buffer>> | undefined = blocks.next();
+  // A prefetch that fails while the consumer is still busy is only awaited when the consumer asks
+  // for more: marked handled meanwhile, or Node would end the process on an unhandled rejection.
+  const prefetch = (): Promise<IteratorResult<Buffer>> => {
+    const next = blocks.next();
+    next.catch(() => undefined);
+    return next;
+  };
+  let pending: Promise<IteratorResult<Buffer>> | undefined = prefetch();
   try {
     for (;;) {
       const current = await pending;
       pending = undefined;
       if (current.done) return;
-      pending = blocks.next();
+      pending = prefetch();
       yield current.value;
     }
   } finally {

@@ -167,3 +167,24 @@ test.serial('six lanes of decodes in one process, started and finished at differ
   }));
   t.deepEqual(wrong, []);
 });
+
+test('a source that fails while the consumer is still writing the previous block fails the consumer, not the process', async (t) => {
+  const compressed = lz4(['-1', '-B4']);
+  async function* failingSource(): AsyncGenerator<Buffer> {
+    yield* chunks(compressed.subarray(0, compressed.length >> 1));
+    throw new Error('the signed hash does not match');
+  }
+  // Node ends a process on a rejection left unhandled past a turn of the event loop; count any here.
+  const unhandled: unknown[] = [];
+  const record = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', record);
+  t.teardown(() => process.off('unhandledRejection', record));
+  await t.throwsAsync(async () => {
+    for await (const block of decodeLz4Parallel(failingSource(), { decoders: 1 })) {
+      t.true(block.length > 0);
+      // A write to disk: the prefetched next block fails meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }, { message: 'the signed hash does not match' });
+  t.deepEqual(unhandled, []);
+});
