@@ -1,37 +1,75 @@
-import test from 'ava';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import test, { type ExecutionContext } from 'ava';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../../src/lib/host/apiclient/main.ts';
 import { apiCall } from '../../../src/lib/host/apiclient/request.ts';
+import { prepareRoot } from '../../../src/lib/host/boot/prepare-root.ts';
+import { readGpt } from '../../../src/lib/image/gpt.ts';
+import { decodeGptPrio, type GptPrioFlags } from '../../../src/lib/image/gptprio.ts';
+import { gptprioNext } from '../../../src/lib/signpost/index.ts';
+import { assertSgdiskClean } from '../../helpers/oracles.ts';
+import { activeSetBytes, ARCH, buildRelease, makeHost, startRepository, VARIANT, type ReleaseImages } from '../updog/fixtures.ts';
 import { startServer } from './_root.ts';
 
-const fakeUpdog = fileURLToPath(new URL('../../fixtures/host/fake-updog', import.meta.url));
+// The apiserver's update actions run the real updog host program (bin/updog, the built CLI) against a
+// signed repository on 127.0.0.1 and an A/B disk image; every state the API reports is checked on the disk.
+const updog = fileURLToPath(new URL('../../../bin/updog', import.meta.url));
 
-const update = (version: string) => ({ variant: 'dev', arch: 'x86_64', version, max_version: '9.9.9', waves: {}, images: {} });
+let release: ReleaseImages;
+test.before(async () => {
+  release = await buildRelease('1.1.0');
+});
 
-async function updateServer(t: import('ava').ExecutionContext, versions: string[]) {
-  const state = await mkdtemp(join(tmpdir(), 'brl-updog-'));
-  t.teardown(() => rm(state, { recursive: true, force: true }));
-  await writeFile(join(state, 'updates.json'), JSON.stringify(versions.map(update)));
-  const started = await startServer(t, { updogCommand: [fakeUpdog, state] });
+/** A host running `hostVersion` from set A, its API served, its updog.toml rendered from settings that point at a repository offering 1.1.0. */
+async function updateServer(t: ExecutionContext, hostVersion = '1.0.0') {
+  const repo = await startRepository([release], {}, { '(1.0.0, 1.1.0)': [] });
+  t.teardown(() => repo.server.close());
+  const host = await makeHost(repo, hostVersion);
+  // The dev variant's settings model, defaults and templates; os-release stays the one naming the host's release.
+  await prepareRoot({ root: host.root, variant: 'dev', version: '1.0.0', writeOsRelease: false });
+  const started = await startServer(t, { root: host.root, updogCommand: [updog, '--disk', host.disk] });
+  const settings = { updates: { 'metadata-base-url': repo.metadataBaseUrl, 'targets-base-url': repo.targetsBaseUrl, 'ignore-waves': true } };
+  t.is((await started.call('PATCH', '/settings?tx=updates', settings)).status, 204);
+  t.is((await started.call('POST', '/tx/commit_and_apply?tx=updates')).status, 200);
+  await started.server.applier.idle();
+  t.regex(await readFile(join(host.root, 'etc', 'updog.toml'), 'utf8'), new RegExp(`metadata_base_url = "${repo.metadataBaseUrl}"`));
   const waitIdle = () => started.server.updates.settled();
-  return { ...started, state, waitIdle };
+  return { ...started, repo, host, waitIdle, activeBefore: await activeSetBytes(host.disk) };
 }
 
-test('status is 404 until the first refresh, which finds the newest update', async (t) => {
-  const { call, waitIdle, root } = await updateServer(t, ['1.1.0', '1.2.0', '0.9.0']);
+/** Set B as the disk holds it: whether each partition holds the release's image, its gptprio flags, and the set GRUB boots next. */
+async function diskState(disk: string): Promise<{ written: Record<'root' | 'boot' | 'hash', boolean>; flagsB: GptPrioFlags; grubBoots: string }> {
+  const { table } = await readGpt(disk);
+  const bytes = await readFile(disk);
+  const partition = (name: string) => table.partitions.find((p) => p.name === name)!;
+  const holds = (name: string, image: Buffer): boolean => {
+    const offset = Number(partition(name).firstLba) * 512;
+    return bytes.subarray(offset, offset + image.length).equals(image);
+  };
+  return {
+    written: { root: holds('BOTTLEROCKET-ROOT-B', release.root), boot: holds('BOTTLEROCKET-BOOT-B', release.boot), hash: holds('BOTTLEROCKET-HASH-B', release.hash) },
+    flagsB: decodeGptPrio(partition('BOTTLEROCKET-BOOT-B').attributes),
+    grubBoots: gptprioNext(table, disk).booted.label,
+  };
+}
+
+const releaseImage = { arch: ARCH, version: '1.1.0', variant: VARIANT };
+const allWritten = { root: true, boot: true, hash: true };
+const noneWritten = { root: false, boot: false, hash: false };
+
+test('status is 404 until the first refresh, which finds the update the repository offers', async (t) => {
+  const { call, waitIdle, root } = await updateServer(t);
   const before = await call('GET', '/updates/status');
   t.is(before.status, 404);
   t.is(before.body, 'Update status is uninitialized, refresh-updates to initialize it');
   t.is((await call('POST', '/actions/refresh-updates')).status, 204);
   await waitIdle();
   const status = JSON.parse((await call('GET', '/updates/status')).body);
-  t.is(status.update_state, 'Available');
-  t.deepEqual(status.available_updates, ['1.2.0', '1.1.0', '0.9.0']);
-  t.deepEqual(status.chosen_update, { arch: 'x86_64', version: '1.2.0', variant: 'dev' });
-  t.deepEqual(status.active_partition, { image: { arch: 'x86_64', version: '1.0.0', variant: 'dev' }, next_to_boot: true });
+  t.is(status.update_state, 'Available', JSON.stringify(status.most_recent_command));
+  t.deepEqual(status.available_updates, ['1.1.0']);
+  t.deepEqual(status.chosen_update, releaseImage);
+  t.deepEqual(status.active_partition, { image: { arch: ARCH, version: '1.0.0', variant: VARIANT }, next_to_boot: true });
   t.is(status.staging_partition, null);
   t.is(status.most_recent_command.cmd_type, 'refresh');
   t.is(status.most_recent_command.cmd_status, 'Success');
@@ -40,49 +78,58 @@ test('status is 404 until the first refresh, which finds the newest update', asy
   t.deepEqual(onDisk, status);
 });
 
-test('prepare, activate and deactivate walk Available → Staged → Ready → Staged with updog calls', async (t) => {
-  const { call, waitIdle, state, root } = await updateServer(t, ['1.2.0']);
+test('prepare writes set B, activate makes GRUB boot B, deactivate makes it boot A again; set A never changes', async (t) => {
+  const { call, waitIdle, host, activeBefore } = await updateServer(t);
   const step = async (path: string) => {
     t.is((await call('POST', path)).status, 204);
     await waitIdle();
-    return JSON.parse((await call('GET', '/updates/status')).body);
+    const status = JSON.parse((await call('GET', '/updates/status')).body);
+    t.is(status.most_recent_command.cmd_status, 'Success', status.most_recent_command.stderr);
+    return status;
   };
   await step('/actions/refresh-updates');
+  t.like(await diskState(host.disk), { written: noneWritten, grubBoots: 'A' });
+
   const staged = await step('/actions/prepare-update');
   t.is(staged.update_state, 'Staged');
-  t.deepEqual(staged.staging_partition, { image: { arch: 'x86_64', version: '1.2.0', variant: 'dev' }, next_to_boot: false });
+  t.deepEqual(staged.staging_partition, { image: releaseImage, next_to_boot: false });
+  t.deepEqual(await diskState(host.disk), { written: allWritten, flagsB: { priority: 0, triesLeft: 1, successful: false }, grubBoots: 'A' });
+
   const ready = await step('/actions/activate-update');
   t.is(ready.update_state, 'Ready');
   t.true(ready.staging_partition.next_to_boot);
   t.false(ready.active_partition.next_to_boot);
+  t.like(await diskState(host.disk), { written: allWritten, grubBoots: 'B' });
+  t.true((await diskState(host.disk)).flagsB.priority > 0);
+
   const back = await step('/actions/deactivate-update');
   t.is(back.update_state, 'Staged');
   t.false(back.staging_partition.next_to_boot);
   t.true(back.active_partition.next_to_boot);
-  const calls = (await readFile(join(state, 'calls'), 'utf8')).trim().split('\n');
-  t.deepEqual(calls, [
-    `whats --all --json --root ${root}`,
-    `update-image --image 1.2.0 --json --root ${root}`,
-    `update-apply --root ${root}`,
-    `update-revert --root ${root}`,
-  ]);
+  t.deepEqual(await diskState(host.disk), { written: allWritten, flagsB: { priority: 0, triesLeft: 1, successful: false }, grubBoots: 'A' });
+  t.is(await activeSetBytes(host.disk), activeBefore, 'set A is byte-for-byte unchanged');
+  assertSgdiskClean(t, host.disk);
 });
 
-test('actions the state forbids are 409', async (t) => {
-  const { call, waitIdle } = await updateServer(t, []);
+test('actions the state forbids are 409; a host already on the newest release stays Idle', async (t) => {
+  const { call, waitIdle, host } = await updateServer(t, '1.1.0');
   const deactivate = await call('POST', '/actions/deactivate-update');
   t.is(deactivate.status, 409);
   t.is(deactivate.body, "Update action 'deactivate' is not allowed in state 'Idle'");
   await call('POST', '/actions/refresh-updates');
   await waitIdle();
-  t.is(JSON.parse((await call('GET', '/updates/status')).body).update_state, 'Idle');
+  const status = JSON.parse((await call('GET', '/updates/status')).body);
+  t.is(status.update_state, 'Idle', JSON.stringify(status.most_recent_command));
+  t.is(status.most_recent_command.cmd_status, 'Success');
   t.is((await call('POST', '/actions/activate-update')).status, 409);
   t.is((await call('POST', '/actions/prepare-update')).status, 409);
+  t.like(await diskState(host.disk), { written: noneWritten, grubBoots: 'A' });
 });
 
 test('while an action runs, other actions and status reads get 423', async (t) => {
-  const { call, waitIdle, state } = await updateServer(t, ['1.2.0']);
-  await writeFile(join(state, 'delay'), '1');
+  const { call, waitIdle, repo } = await updateServer(t);
+  // updog's first request of a refresh is answered after 1.5 s.
+  repo.server.addFaults(`${new URL(repo.metadataBaseUrl).pathname}timestamp.json`, { kind: 'slow-headers', ms: 1500 });
   t.is((await call('POST', '/actions/refresh-updates')).status, 204);
   const second = await call('POST', '/actions/refresh-updates');
   t.is(second.status, 423);
@@ -93,19 +140,21 @@ test('while an action runs, other actions and status reads get 423', async (t) =
   t.is((await call('GET', '/updates/status')).status, 200);
 });
 
-test('a failed updog run is recorded with exit status and stderr and leaves the state', async (t) => {
-  const { call, waitIdle, state } = await updateServer(t, ['1.2.0']);
+test('a failed updog run is recorded with its exit status and stderr, the state is kept and B is not marked', async (t) => {
+  const { call, waitIdle, repo, host } = await updateServer(t);
   await call('POST', '/actions/refresh-updates');
   await waitIdle();
-  await writeFile(join(state, 'fail-update-image'), 'disk full\n');
+  await repo.publish({ corrupt: [release.names.root] });
   await call('POST', '/actions/prepare-update');
   await waitIdle();
   const status = JSON.parse((await call('GET', '/updates/status')).body);
   t.is(status.update_state, 'Available');
-  t.deepEqual(
-    { ...status.most_recent_command, timestamp: undefined },
-    { cmd_type: 'prepare', cmd_status: 'Failed', exit_status: 1, stderr: 'disk full', timestamp: undefined },
-  );
+  t.is(status.most_recent_command.cmd_type, 'prepare');
+  t.is(status.most_recent_command.cmd_status, 'Failed');
+  // updog exits 1 on every refusal, as upstream's does; the message says which.
+  t.is(status.most_recent_command.exit_status, 1, status.most_recent_command.stderr);
+  t.regex(status.most_recent_command.stderr, new RegExp(`target ${release.names.root.replaceAll('.', '\\.')} does not match the signed repository metadata`));
+  t.like(await diskState(host.disk), { flagsB: { priority: 0, triesLeft: 0, successful: false }, grubBoots: 'A' });
 });
 
 function captureIo() {
@@ -120,8 +169,8 @@ function captureIo() {
   };
 }
 
-test('apiclient update check, apply and cancel wait for each action and report failures', async (t) => {
-  const { server, state } = await updateServer(t, ['1.2.0']);
+test('apiclient update check, apply and cancel wait for each action, and a failed prepare is reported', async (t) => {
+  const { server, repo, host } = await updateServer(t);
   const socket = server.socketPath;
   const check = captureIo();
   t.is(await main(['-s', socket, 'update', 'check'], check.io), 0, check.out.stderr);
@@ -130,10 +179,13 @@ test('apiclient update check, apply and cancel wait for each action and report f
   t.is(await main(['update', 'apply', '--socket-path', socket], apply.io), 0, apply.out.stderr);
   t.regex(apply.out.stderr, /\[INFO\] Update has been applied and will take effect on next reboot\./);
   t.is(JSON.parse(await apiCall(socket, 'GET', '/updates/status')).update_state, 'Ready');
+  t.like(await diskState(host.disk), { written: allWritten, grubBoots: 'B' });
   const cancel = captureIo();
   t.is(await main(['-s', socket, 'update', 'cancel'], cancel.io), 0, cancel.out.stderr);
-  await writeFile(join(state, 'fail-update-apply'), 'gpt write failed\n');
+  t.like(await diskState(host.disk), { grubBoots: 'A' });
+  await repo.publish({ corrupt: [release.names.boot] });
   const failing = captureIo();
   t.is(await main(['-s', socket, 'update', 'apply'], failing.io), 1);
-  t.regex(failing.out.stderr, /\[ERROR\] activate attempt failed with status 'Failed' \(1\): gpt write failed/);
+  t.regex(failing.out.stderr, /\[ERROR\] prepare attempt failed with status 'Failed' \(1\): [^]*does not match the signed repository metadata/);
+  t.like(await diskState(host.disk), { flagsB: { priority: 0, triesLeft: 0, successful: false }, grubBoots: 'A' });
 });
