@@ -22,7 +22,8 @@ import {
   bootExt4, dataExt4, ext4UsedBytes, FilesystemTooSmall, makeErofs, makeExt4, privateExt4, rootExt4,
 } from './filesystems.ts';
 import { placeBootloader, takeBootloaderFiles, type BootloaderFiles } from './bootloader.ts';
-import { renderGrubConfig } from './grub.ts';
+import { renderGrubConfig, type InitrdParts } from './grub.ts';
+import { buildInitramfs, kernelHasBootconfig } from './initramfs.ts';
 import { buildInventory } from './inventory.ts';
 import { ovfTemplateName, writeOva } from './ova.ts';
 import type { ReleaseInfo } from './release.ts';
@@ -60,6 +61,7 @@ export interface Composition {
   bootTree: string;
   efiTree: string;
   bootloader: BootloaderFiles;
+  initrd: InitrdParts;
   privateTree: string;
   rootLabels: Map<string, string> | undefined;
   bootLabels: Map<string, string> | undefined;
@@ -98,6 +100,14 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     warn: work.warn,
   });
   const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
+  const initramfs = assembled.kernelVersion === undefined ? undefined : await buildInitramfs({
+    rootTree,
+    kernelVersion: assembled.kernelVersion,
+    rootFilesystem: work.definition.features['erofs-root-partition'] ? 'erofs' : 'ext4',
+    epoch: work.identity.sourceDateEpoch,
+  });
+  if (initramfs !== undefined) await writeFile(join(bootTree, 'initrd.img'), initramfs.archive, { mode: 0o600 });
+  const initrd: InitrdParts = { initramfs: initramfs !== undefined, bootconfig: await kernelHasBootconfig(join(bootTree, 'config')) };
   await mkdir(privateTree);
   await writeFile(join(privateTree, 'bootconfig.data'), encodeBootconfig(assembled.bootconfig));
 
@@ -117,7 +127,7 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     partitionPlan: work.definition.layout.partitionPlan,
     inPlaceUpdates: work.definition.features['in-place-updates'],
   };
-  return { rootTree, bootTree, efiTree, bootloader, privateTree, rootLabels, bootLabels, fileContexts, osPlan: planOsDisk(layout), dataPlan: planDataDisk(layout) };
+  return { rootTree, bootTree, efiTree, bootloader, initrd, privateTree, rootLabels, bootLabels, fileContexts, osPlan: planOsDisk(layout), dataPlan: planDataDisk(layout) };
 }
 
 export async function buildRoot(work: Work, c: Composition): Promise<Partial<Composition>> {
@@ -174,6 +184,7 @@ export async function buildSupportFilesystems(work: Work, c: Composition): Promi
     versionId: work.release.version,
     kernelParameters: work.definition.kernelParameters,
     dmVerityTable: bottlerocketVerityTable(c.verity),
+    initrd: c.initrd,
   }), { mode: 0o600 });
   await clampTimes(c.bootTree, epoch);
   await clampTimes(c.privateTree, epoch);

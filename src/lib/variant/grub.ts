@@ -7,26 +7,40 @@ export interface GrubConfigInput {
   kernelParameters: readonly string[];
   /** The root's dm-verity table, written as `dm-mod.create` (image-layout.md §6). */
   dmVerityTable: VerityTable;
+  /** What the kernel is given besides the command line; default: PRIVATE's bootconfig only. */
+  initrd?: InitrdParts;
 }
 
-export function kernelCommandLine(kernelParameters: readonly string[]): string {
+export interface InitrdParts {
+  /** BOOT's `initrd.img`: verity-init, for kernels that cannot read `dm-mod.create` themselves. */
+  initramfs: boolean;
+  /**
+   * PRIVATE's `bootconfig.data` and the `bootconfig` word. brl: only for kernels built with
+   * CONFIG_BOOT_CONFIG; any other kernel would try to unpack those bytes as an initramfs.
+   */
+  bootconfig: boolean;
+}
+
+export function kernelCommandLine(kernelParameters: readonly string[], bootconfig = true): string {
   return [
     ...kernelParameters,
-    'bootconfig',
+    ...(bootconfig ? ['bootconfig'] : []),
     'root=/dev/dm-0 rootwait ro raid=noautodetect random.trust_cpu=on selinux=1 enforcing=1 dm-mod.create="$dm_verity_root"',
     '-- systemd.log_target=journal-or-kmsg systemd.log_color=0 systemd.show_status=true',
   ].join(' ');
 }
 
 export function renderGrubConfig(input: GrubConfigInput): string {
+  const parts = input.initrd ?? { initramfs: false, bootconfig: true };
+  const initrds = [...(parts.initramfs ? ['($root)/initrd.img'] : []), ...(parts.bootconfig ? ['($private)/bootconfig.data'] : [])];
   return [
     'set default="0"',
     'set timeout="0"',
     `set dm_verity_root="${renderVerityTable(input.dmVerityTable)}"`,
     '',
     `menuentry "${input.prettyName} ${input.versionId}" --unrestricted {`,
-    `   linux ($root)/vmlinuz ${kernelCommandLine(input.kernelParameters)}`,
-    '   initrd ($private)/bootconfig.data',
+    `   linux ($root)/vmlinuz ${kernelCommandLine(input.kernelParameters, parts.bootconfig)}`,
+    ...(initrds.length > 0 ? [`   initrd ${initrds.join(' ')}`] : []),
     '   boot',
     '}',
     '',

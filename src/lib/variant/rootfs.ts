@@ -143,10 +143,12 @@ async function runDepmod(rootTree: string, warn: (message: string) => void): Pro
   if (depmod === undefined) {
     warn(`depmod is not installed; the module dependency files of kernel ${kernelVersion} are used as packaged`);
   } else {
-    const args = ['-a', '-e', '-b', rootTree, ...(existsSync(systemMap) ? ['-F', systemMap] : []), kernelVersion];
+    const args = ['-a', '-b', rootTree, ...(existsSync(systemMap) ? ['-e', '-F', systemMap] : []), kernelVersion];
     const { stderr } = await run(depmod, args).catch((error: { stderr?: string }) => ({ stderr: error.stderr ?? String(error) }));
     if (/WARNING|ERROR/.test(stderr)) {
-      throw new BrlError(`depmod reported problems for kernel ${kernelVersion}: ${stderr.trim()}`, {
+      const lines = stderr.trim().split('\n');
+      const shown = lines.slice(0, 5).join('\n') + (lines.length > 5 ? `\n… and ${lines.length - 5} more lines` : '');
+      throw new BrlError(`depmod reported problems for kernel ${kernelVersion}:\n${shown}`, {
         exitCode: ExitCode.buildFailed,
         code: 'DEPMOD_FAILED',
       });

@@ -49,6 +49,17 @@ test('grub.cfg carries the dm-verity table (parsed back to the same model) and t
   t.true(kernelCommandLine([]).startsWith('bootconfig root=/dev/dm-0 '));
 });
 
+test('with an initramfs GRUB loads BOOT\'s initrd.img; a kernel without CONFIG_BOOT_CONFIG gets no bootconfig initrd or word', (t) => {
+  const table = bottlerocketVerityTable({ dataBlocks: 1000, rootHash: 'ab'.repeat(32), salt: 'cd'.repeat(32) });
+  const input = { prettyName: 'Bottlerocket OS', versionId: '1.2.3', kernelParameters: ['console=tty0'], dmVerityTable: table };
+  const lines = (initrd: { initramfs: boolean; bootconfig: boolean }) => renderGrubConfig({ ...input, initrd }).split('\n').filter((line) => /^ {3}(linux|initrd)/.test(line));
+  t.deepEqual(lines({ initramfs: true, bootconfig: true }).map((line) => line.trim().split(' ').slice(0, 4).join(' ')), ['linux ($root)/vmlinuz console=tty0 bootconfig', 'initrd ($root)/initrd.img ($private)/bootconfig.data']);
+  const debian = lines({ initramfs: true, bootconfig: false });
+  t.is(debian[1], '   initrd ($root)/initrd.img');
+  t.false((debian[0] ?? '').includes(' bootconfig '));
+  t.deepEqual(lines({ initramfs: false, bootconfig: false }).length, 1, 'no initrd line at all');
+});
+
 test('the bootconfig snippet directory may be absent', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'brl-bootconfig-empty-'));
   mkdirSync(join(dir, 'boot-config.d'));
