@@ -1,49 +1,25 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'smol-toml';
-import { buildVariant } from '../../src/lib/variant/build.ts';
+import { devBuilder } from '../helpers/dev-image.ts';
 import { brl, repoDir } from '../helpers/cli.ts';
 
 const execFileAsync = promisify(execFile);
 
-// Builds the sample variant from the project's package cache under its own build id, so the
-// user's `npm run sample` image is left alone; the output and the `latest` link are put back after.
-const buildId = 'e2e-dev-host';
-const imagesDir = join(repoDir, 'build', 'images', 'x86_64-dev');
-const latestLink = join(imagesDir, 'latest');
-const linkTarget = (path: string): string | undefined => {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
-};
-const previousLatest = linkTarget(latestLink);
+// The sample variant from the project's package cache under its own build id (see dev-image.ts).
+const buildDev = devBuilder('e2e-dev-host');
 const scratch = mkdtempSync(join(tmpdir(), 'brl-dev-host-'));
-test.after.always(() => {
-  rmSync(scratch, { recursive: true, force: true });
-  rmSync(join(imagesDir, `0.1.0-${buildId}`), { recursive: true, force: true });
-  if (previousLatest === undefined) {
-    rmSync(latestLink, { force: true });
-  } else if (linkTarget(latestLink) !== previousLatest) {
-    rmSync(`${latestLink}.restore`, { force: true });
-    symlinkSync(previousLatest, `${latestLink}.restore`);
-    renameSync(`${latestLink}.restore`, latestLink);
-  }
-});
+test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
 
 test('the dev image carries the host programs, /etc/updog.toml, the trusted root and the settings defaults in ROOT-A', async (t) => {
   const rootJson = join(scratch, 'root.json');
   const rootJsonText = '{"signed":{"_type":"root","version":1},"signatures":[]}\n';
   writeFileSync(rootJson, rootJsonText);
-  const result = await buildVariant(repoDir, 'dev', {
-    progress: 'silent',
-    env: { ...process.env, BRL_BUILD_ID: buildId, PUBLISH_REPO_ROOT_JSON: rootJson },
-  });
+  const result = await buildDev({ PUBLISH_REPO_ROOT_JSON: rootJson });
   const packages = result.packages.map((pkg) => pkg.name);
   for (const name of ['bottlerocket-brl-host', 'bottlerocket-node-runtime', 'bottlerocket-settings-defaults', 'bottlerocket-settings-defaults-dev']) {
     t.true(packages.includes(name), name);
