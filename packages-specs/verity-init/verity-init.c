@@ -119,7 +119,10 @@ static char *read_file(const char *path, size_t *length) {
   return data;
 }
 
-/* The value of `name=` on the command line; a double-quoted value keeps its spaces. */
+/*
+ * The value of `name=` on the command line, quoted as the kernel accepts it: `name="a b"` or, as
+ * GRUB writes an argument with spaces, `"name=a b"`.
+ */
 static char *cmdline_value(const char *cmdline, const char *name) {
   size_t name_length = strlen(name);
   const char *p = cmdline;
@@ -132,15 +135,17 @@ static char *cmdline_value(const char *cmdline, const char *name) {
       if (*p == '"') quoted = !quoted;
       p++;
     }
-    if ((size_t)(p - start) > name_length && strncmp(start, name, name_length) == 0 && start[name_length] == '=') {
-      const char *value = start + name_length + 1;
-      size_t length = (size_t)(p - value);
-      if (length >= 2 && value[0] == '"' && value[length - 1] == '"') {
-        value++;
-        length -= 2;
-      }
-      return strndup(value, length);
+    /* The word without its quote characters (the kernel drops them the same way). */
+    char *word = strndup(start, (size_t)(p - start));
+    char *out = word;
+    for (const char *in = word; *in; in++) if (*in != '"') *out++ = *in;
+    *out = '\0';
+    if (strncmp(word, name, name_length) == 0 && word[name_length] == '=') {
+      char *value = strdup(word + name_length + 1);
+      free(word);
+      return value;
     }
+    free(word);
   }
   return NULL;
 }
@@ -388,6 +393,7 @@ int main(int argc, char **argv) {
   const char *type = root_filesystem(device);
   mkdir(NEW_ROOT, 0755);
   if (mount(device, NEW_ROOT, type, MS_RDONLY, NULL) != 0) fail("cannot mount the verified root %s (%s): %s", device, type, strerror(errno));
+  info("verified root mounted read-only (%s)", type);
 
   char *init = cmdline_value(cmdline, "init");
   const char *program = init != NULL ? init : "/sbin/init";
@@ -408,7 +414,7 @@ int main(int argc, char **argv) {
   remove_tree(rootfd, initramfs.st_dev);
   if (mount(".", "/", NULL, MS_MOVE, NULL) != 0) fail("cannot move the new root to /: %s", strerror(errno));
   if (chroot(".") != 0 || chdir("/") != 0) fail("cannot chroot into the new root: %s", strerror(errno));
-  info("verified root mounted (%s); starting %s", type, program);
+  info("starting %s", program);
   /* The kernel passes init the words after `--` on its command line: they are systemd's. */
   argv[0] = (char *)program;
   execv(program, argv);
