@@ -1,4 +1,4 @@
-// GRUB's gptprio.next in a real boot: the dev image under QEMU (TCG) with OVMF and with SeaBIOS uses up a staged bank's try.
+// GRUB in a real boot: the dev image under QEMU (TCG) with OVMF and with SeaBIOS uses up a staged bank's try, then falls back to A and starts its kernel.
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
@@ -11,8 +11,8 @@ import { buildVariant } from '../../../src/lib/variant/build.ts';
 import { repoDir } from './project-fixture.ts';
 
 const run = promisify(execFile);
-const ovmfCode = '/usr/share/OVMF/OVMF_CODE.fd';
-const ovmfVars = '/usr/share/OVMF/OVMF_VARS.fd';
+const ovmfCode = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const ovmfVars = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 const seabios = '/usr/share/seabios/bios.bin';
 const canBoot = ['/usr/bin/qemu-system-x86_64', ovmfCode, ovmfVars, seabios].every((path) => existsSync(path));
 
@@ -73,8 +73,21 @@ async function bootBFlags(overlay: string, dir: string): Promise<GptPrioFlags> {
   return decodeGptPrio(readFileSync(head).readBigUInt64LE(entryAttributesOffset(BOOT_B)));
 }
 
-async function bootOnce(t: ExecutionContext, firmware: 'uefi' | 'bios'): Promise<{ overlay: string; consoleLog: string; dir: string }> {
+interface Boot {
+  overlay: string;
+  console: string;
+  dir: string;
+  /** BOOT-A's PARTUUID, which GRUB puts into the kernel command line through $boot_uuid. */
+  bootAUuid: string;
+}
+
+/**
+ * Boots the staged image until GRUB has used B's try and, after B fails (bank B is empty) and
+ * GRUB reboots, the kernel of bank A has printed its command line; then stops QEMU.
+ */
+async function boot(t: ExecutionContext, firmware: 'uefi' | 'bios'): Promise<Boot> {
   const base = await stagedImage();
+  const bootAUuid = (await readGpt(base)).table.partitions.find((partition) => partition.number === BOOT_A)!.uniqueGuid.toLowerCase();
   const dir = mkdtempSync(join(scratch, `${firmware}-`));
   const overlay = join(dir, 'overlay.qcow2');
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, overlay]);
@@ -88,7 +101,7 @@ async function bootOnce(t: ExecutionContext, firmware: 'uefi' | 'bios'): Promise
     firmwareArgs.push('-bios', seabios);
   }
   const qemu = spawn('qemu-system-x86_64', [
-    '-machine', 'pc', '-accel', 'tcg', '-m', '512', '-nographic', '-monitor', 'none', '-serial', `file:${consoleLog}`, '-nic', 'none',
+    '-machine', 'pc', '-accel', 'tcg', '-m', '1024', '-nographic', '-monitor', 'none', '-serial', `file:${consoleLog}`, '-nic', 'none',
     ...firmwareArgs,
     // writethrough: each guest write reaches the qcow2 file with its metadata, so the test can watch it.
     '-drive', `file=${overlay},format=qcow2,if=ide,cache=writethrough`,
@@ -99,17 +112,19 @@ async function bootOnce(t: ExecutionContext, firmware: 'uefi' | 'bios'): Promise
     qemu.kill('SIGKILL');
   });
   const started = Date.now();
-  const deadline = started + 240_000;
-  let flags = await bootBFlags(overlay, dir);
-  while (flags.triesLeft > 0 && Date.now() < deadline && qemu.exitCode === null) {
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    flags = await bootBFlags(overlay, dir);
-  }
-  t.log(`${firmware}: BOOT-B's try used after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const deadline = started + 480_000;
+  const seconds = (): string => ((Date.now() - started) / 1000).toFixed(1);
+  const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2000));
+  while ((await bootBFlags(overlay, dir)).triesLeft > 0 && Date.now() < deadline && qemu.exitCode === null) await pause();
+  t.log(`${firmware}: GRUB used BOOT-B's try after ${seconds()} s`);
+  const kernelOfA = new RegExp(`Command line: .*PARTUUID=${bootAUuid}/PARTNROFF=1`);
+  const console = (): string => (existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8') : '');
+  while (!kernelOfA.test(console()) && Date.now() < deadline && qemu.exitCode === null) await pause();
+  t.log(`${firmware}: bank A's kernel started after ${seconds()} s`);
   qemu.kill('SIGTERM');
   await exited;
   running.delete(qemu);
-  return { overlay, consoleLog, dir };
+  return { overlay, console: console(), dir, bootAUuid };
 }
 
 async function assertGrubUsedBsTry(t: ExecutionContext, overlay: string, dir: string): Promise<void> {
@@ -124,18 +139,27 @@ async function assertGrubUsedBsTry(t: ExecutionContext, overlay: string, dir: st
   t.regex(stdout, /No problems found/);
 }
 
+/** What the kernel of bank A shows about GRUB's part: A's grub.cfg, $boot_uuid, and PRIVATE's bootconfig as its initrd. */
+function assertKernelOfA(t: ExecutionContext, booted: Boot): void {
+  t.regex(booted.console, new RegExp(`Command line: BOOT_IMAGE=\\(hd0,gpt${BOOT_A}\\)/vmlinuz .*PARTUUID=${booted.bootAUuid}/PARTNROFF=2`));
+  t.regex(booted.console, /RAMDISK: \[mem /, 'the initrd ($private)/bootconfig.data was loaded');
+  t.notRegex(booted.console, /error: no server is specified/, 'every device GRUB opened exists');
+}
+
 const vmTest = canBoot ? test : test.skip;
 
-vmTest('UEFI: OVMF starts BOOTX64.EFI from EFI-SYSTEM and GRUB\'s gptprio.next uses up staged BOOT-B\'s try', async (t) => {
+vmTest('UEFI: OVMF starts BOOTX64.EFI from EFI-SYSTEM; GRUB uses up staged BOOT-B\'s try, then boots bank A', async (t) => {
   t.timeout(900_000);
-  const { overlay, consoleLog, dir } = await bootOnce(t, 'uefi');
-  await assertGrubUsedBsTry(t, overlay, dir);
-  // B was never written (bank B is empty until an update), so GRUB finds no grub.cfg there and says so.
-  t.regex(readFileSync(consoleLog, 'utf8'), /brl: no bootable BOOT partition, or its grub\.cfg did not boot/);
+  const booted = await boot(t, 'uefi');
+  await assertGrubUsedBsTry(t, booted.overlay, booted.dir);
+  // Bank B was never written (it stays empty until an update), so GRUB finds no grub.cfg there, says so and reboots.
+  t.regex(booted.console, /brl: no bootable BOOT partition, or its grub\.cfg did not boot/);
+  assertKernelOfA(t, booted);
 });
 
-vmTest('BIOS: SeaBIOS runs boot.img from the MBR, core.img from BIOS-BOOT, and gptprio.next uses up staged BOOT-B\'s try', async (t) => {
+vmTest('BIOS: SeaBIOS runs boot.img from the MBR and core.img from BIOS-BOOT; GRUB uses up staged BOOT-B\'s try, then boots bank A', async (t) => {
   t.timeout(900_000);
-  const { overlay, dir } = await bootOnce(t, 'bios');
-  await assertGrubUsedBsTry(t, overlay, dir);
+  const booted = await boot(t, 'bios');
+  await assertGrubUsedBsTry(t, booted.overlay, booted.dir);
+  assertKernelOfA(t, booted);
 });
