@@ -1,11 +1,11 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { brl, type CliResult } from '../helpers/cli.ts';
+import { brl, repoDir, type CliResult } from '../helpers/cli.ts';
 import { claimSocketPath } from '../../src/lib/vm/run.ts';
 import { firmwareFiles } from '../../src/lib/vm/firmware.ts';
 import { BrlError } from '../../src/lib/core/errors.ts';
@@ -116,6 +116,25 @@ test('UEFI firmware boots an image on an overlay that leaves the image unchanged
   t.regex(readFileSync(consoleLog, 'latin1'), /BdsDxe/);
   t.is(createHash('sha256').update(readFileSync(disk)).digest('hex'), before, 'the image itself was not written');
   t.true(existsSync(run.osDisk));
+  t.deepEqual(readdirSync(state).filter((name) => name.endsWith('.sock') || name.endsWith('.pid')), []);
+  const qemus = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((line) => line.startsWith('qemu-system') && line.includes(state));
+  t.deepEqual(qemus, [], 'no QEMU left running');
+});
+
+test('SIGTERM to a foreground brl vm run stops QEMU and removes its sockets and pid file', async (t) => {
+  const dir = scratch(t);
+  const disk = tinyDisk(dir, x86Kernel());
+  const state = join(dir, 'state');
+  const child = spawn(join(repoDir, 'bin', 'brl'), ['vm', 'run', '--image', disk, '--state-dir', state, '--console-log', join(dir, 'console.log'), '--accel', 'tcg', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  // Wait until QEMU is up (the supervisor writes its pid file first, the firmware then writes the console).
+  for (let i = 0; i < 200 && !existsSync(join(dir, 'console.log')); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+  t.is(code, 0);
+  const result = JSON.parse(stdout) as { timedOut: boolean; exitCode: number };
+  t.false(result.timedOut);
   t.deepEqual(readdirSync(state).filter((name) => name.endsWith('.sock') || name.endsWith('.pid')), []);
   const qemus = execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((line) => line.startsWith('qemu-system') && line.includes(state));
   t.deepEqual(qemus, [], 'no QEMU left running');

@@ -1,9 +1,11 @@
 // The dev image built under a test's own build id, so the user's `npm run sample` output and its
 // `latest` link are as they were once the test file ends.
-import { readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, copyFileSync, openSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { buildVariant, type VariantBuildResult } from '../../src/lib/variant/build.ts';
+import { buildManifestName, type BuildManifest } from '../../src/lib/variant/build-manifest.ts';
 import { repoDir } from './cli.ts';
 
 const imagesDir = join(repoDir, 'build', 'images', 'x86_64-dev');
@@ -42,4 +44,25 @@ export function osDiskOf(result: VariantBuildResult): string {
   const disk = result.artifacts.find((artifact) => artifact.kind === 'os-disk');
   if (disk === undefined) throw new Error('the build wrote no OS disk');
   return join(result.outputDir, disk.file);
+}
+
+/**
+ * A copy of the build's OS disk, raw, with one byte of ROOT-A's ext4 superblock flipped (a block
+ * every mount reads), next to a copy of the build manifest so brl vm run still sees the variant's
+ * features. Returns the disk's path.
+ */
+export async function tamperedOsDisk(result: VariantBuildResult, dir: string): Promise<string> {
+  const manifest = JSON.parse(readFileSync(join(result.outputDir, buildManifestName), 'utf8')) as BuildManifest;
+  copyFileSync(join(result.outputDir, buildManifestName), join(dir, buildManifestName));
+  const disk = join(dir, manifest.disks.os.artifact);
+  execFileSync('lz4', ['-dqf', osDiskOf(result), disk]);
+  const rootA = manifest.disks.os.partitions.find((partition) => partition.key === 'ROOT-A');
+  if (rootA === undefined) throw new Error('the build manifest has no ROOT-A');
+  const offset = rootA.startMiB * 1024 * 1024 + 1024 + 0x78;
+  const fd = openSync(disk, 'r+');
+  const byte = Buffer.alloc(1);
+  readSync(fd, byte, 0, 1, offset);
+  writeSync(fd, Buffer.from([(byte[0] as number) ^ 0xff]), 0, 1, offset);
+  closeSync(fd);
+  return disk;
 }

@@ -1,12 +1,11 @@
 // A tampered root never runs: one flipped byte in ROOT-A and the kernel restarts before any program
 // from the root starts (TCG, UEFI through GRUB and verity-init).
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, readSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brl } from '../helpers/cli.ts';
-import { devBuilder, osDiskOf } from '../helpers/dev-image.ts';
+import { devBuilder, tamperedOsDisk } from '../helpers/dev-image.ts';
 
 const buildDev = devBuilder('vm-verity');
 
@@ -21,18 +20,7 @@ async function bootFor(image: string, seconds: number, dir: string, name: string
 test('one flipped byte in ROOT-A: dm-verity stops the boot before any program from the root runs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'brl-vm-verity-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const raw = join(dir, 'tampered.img');
-  execFileSync('lz4', ['-dqf', osDiskOf(await buildDev()), raw]);
-  const inspected = await brl(['image', 'inspect', raw, '--json']);
-  const rootA = (JSON.parse(inspected.stdout) as { partitions: Array<{ role: string; offsetBytes: number }> }).partitions.find((partition) => partition.role === 'ROOT-A');
-  if (rootA === undefined) throw new Error('no ROOT-A');
-  // A byte of the ext4 superblock (block 0), which the mount must read.
-  const offset = rootA.offsetBytes + 1024 + 0x78;
-  const fd = openSync(raw, 'r+');
-  const byte = Buffer.alloc(1);
-  readSync(fd, byte, 0, 1, offset);
-  writeSync(fd, Buffer.from([byte[0] as number ^ 0xff]), 0, 1, offset);
-  closeSync(fd);
+  const raw = await tamperedOsDisk(await buildDev(), dir);
 
   const tampered = await bootFor(raw, 90, dir, 'tampered');
   t.regex(tampered, /verity: .*data block 0 is corrupted/);
