@@ -1,6 +1,7 @@
 // A tampered root never runs. Through GRUB (UEFI): one flipped byte in ROOT-A and the kernel restarts
 // before any program from the root starts. Without GRUB (QEMU's -kernel/-initrd): BOOT-A's kernel and
-// initrd.img with BOOT-A's table start a program from the verified root, and not from a flipped one.
+// initrd.img with BOOT-A's table start a program from the verified root, and neither from a flipped
+// one nor with a table that asks for a writable device.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -101,7 +102,7 @@ test('one flipped byte in ROOT-A: dm-verity stops the boot before any program fr
   t.notRegex(tampered, /systemd\[1\]/);
 });
 
-test('kernel and initrd.img without GRUB: verity-init starts init= from the verified root, and not from a flipped one', async (t) => {
+test('kernel and initrd.img without GRUB: verity-init starts init= from the verified root; a flipped byte or a writable table reboots before it', async (t) => {
   const dir = scratch(t, 'brl-vm-verity-initramfs-');
   const result = await devImage();
   const parts = directBootParts(result, dir);
@@ -120,4 +121,10 @@ test('kernel and initrd.img without GRUB: verity-init starts init= from the veri
   t.is(tampered.markerMs, undefined, tampered.text);
   t.regex(tampered.text, /verity: .*data block 0 is corrupted/);
   t.notRegex(tampered.text, /verified root mounted/);
+
+  const writable = await directBoot(t, { ...parts, table: parts.table.replace(',,,ro,', ',,,rw,') }, disk, dir, 'writable', 120);
+  t.is(writable.markerMs, undefined, writable.text);
+  t.regex(writable.text, /verity-init: the root device must be read-only \(flags 'rw'\)/);
+  t.regex(writable.text, /verity-init: refusing to boot this bank; rebooting/);
+  t.notRegex(writable.text, /verity device 253:0/);
 });
