@@ -1,14 +1,13 @@
 // GRUB in a real boot: the dev image under QEMU (TCG) with OVMF and with SeaBIOS uses up a staged bank's try, then falls back to A and starts its kernel.
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readGpt, withAttributes, writeGpt } from '../../../src/lib/image/gpt.ts';
 import { decodeGptPrio, encodeGptPrio, FRESH_BOOT_A_ATTRIBUTES, type GptPrioFlags } from '../../../src/lib/image/gptprio.ts';
-import { buildVariant } from '../../../src/lib/variant/build.ts';
-import { repoDir } from './project-fixture.ts';
+import { devBuilder, osDiskOf } from '../../helpers/dev-image.ts';
 
 const run = promisify(execFile);
 const ovmfCode = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -16,31 +15,13 @@ const ovmfVars = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 const seabios = '/usr/share/seabios/bios.bin';
 const canBoot = ['/usr/bin/qemu-system-x86_64', ovmfCode, ovmfVars, seabios].every((path) => existsSync(path));
 
-// The dev image under its own build id, so the user's `npm run sample` output and `latest` link stay as they were.
-const buildId = 'vm-gptprio';
-const imagesDir = join(repoDir, 'build', 'images', 'x86_64-dev');
-const latestLink = join(imagesDir, 'latest');
-const linkTarget = (path: string): string | undefined => {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
-};
-const previousLatest = linkTarget(latestLink);
+// The dev image under its own build id (see test/helpers/dev-image.ts).
+const buildDev = devBuilder('vm-gptprio');
 const scratch = mkdtempSync(join(tmpdir(), 'brl-grub-vm-'));
 const running = new Set<ChildProcess>();
 test.after.always(() => {
   for (const qemu of running) qemu.kill('SIGKILL');
   rmSync(scratch, { recursive: true, force: true });
-  rmSync(join(imagesDir, `0.1.0-${buildId}`), { recursive: true, force: true });
-  if (previousLatest === undefined) {
-    rmSync(latestLink, { force: true });
-  } else if (linkTarget(latestLink) !== previousLatest) {
-    rmSync(`${latestLink}.restore`, { force: true });
-    symlinkSync(previousLatest, `${latestLink}.restore`);
-    renameSync(`${latestLink}.restore`, latestLink);
-  }
 });
 
 // BOOT-A and BOOT-B of the A/B layout, and where B's GPT entry lies (primary array at LBA 2).
@@ -54,11 +35,8 @@ let baseImage: Promise<string> | undefined;
 /** The dev image as a raw file with BOOT-B staged for an update (priority 2, one try, not successful). */
 function stagedImage(): Promise<string> {
   baseImage ??= (async () => {
-    const result = await buildVariant(repoDir, 'dev', { progress: 'silent', env: { ...process.env, BRL_BUILD_ID: buildId } });
-    const lz4 = result.artifacts.find((artifact) => artifact.kind === 'os-disk');
-    if (!lz4) throw new Error('the dev build wrote no OS disk');
     const raw = join(scratch, 'dev.img');
-    await run('lz4', ['-dqf', join(result.outputDir, lz4.file), raw]);
+    await run('lz4', ['-dqf', osDiskOf(await buildDev()), raw]);
     const { table } = await readGpt(raw);
     await writeGpt(raw, withAttributes(table, BOOT_B, encodeGptPrio(0n, STAGED_B)));
     return raw;
