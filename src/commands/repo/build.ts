@@ -56,7 +56,7 @@ export default class RepoBuild extends BrlCommand<BuildResult & { rootPath: stri
     });
     if (result.extendedFrom) this.say(`extended the repository at ${result.extendedFrom}`);
     const added = result.targets.filter((target) => target.written).length;
-    this.say(`${added} target file(s) added, ${result.targets.length - added} already present`);
+    this.say(`${result.targets.length} target file(s) with manifest.json: ${added} added, ${result.targets.length - added} already present`);
     this.say(`${result.variant} ${result.arch} ${result.version}: ${result.targets.length} target(s), metadata version ${result.versions.timestamp}, timestamp expires ${result.expires.timestamp}`);
     this.say(result.signed ? `signed; serve it with: brl repo serve ${result.outdir}` : `unsigned; sign it with: brl repo sign ${result.outdir}`);
     return result;

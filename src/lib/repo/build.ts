@@ -118,7 +118,7 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
     },
     {
       // Targets go in before any metadata refers to them.
-      title: `store ${files.length} target file(s) in ${layout.targetsDir}`,
+      title: `store ${files.length} target file(s), manifest.json${images.migrationsTar ? ' and the migrations' : ''} in ${layout.targetsDir}`,
       task: async () => {
         await makeDir(layout.targetsDir);
         stored.push(...(await mapLimit(files, targetJobs, (path) => storeTargetFile(layout.targetsDir, targets.signed, basename(path), path))));
