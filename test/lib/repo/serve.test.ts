@@ -51,6 +51,12 @@ test('serves files with byte ranges, HEAD, 404 and 416, and never outside the di
   t.is((await fetch(`${server.url}targets/file.bin`, { method: 'PUT', body: 'x' })).status, 405);
   t.is(await rawGet(server.url, '/../outside-secret'), 404);
   t.is(await rawGet(server.url, '/%2e%2e/outside-secret'), 404);
+  // Sent as raw request targets: `new URL` on the client would normalise these before the server saw them.
+  for (const probe of ['/..%2Foutside-secret', '/%2e%2e%2Foutside-secret', '/targets/..%2F..%2Foutside-secret', '/targets%2F..%2F..%2Foutside-secret', '/..%5Coutside-secret', '/%252e%252e%252Foutside-secret']) {
+    t.is(await rawGet(server.url, probe), 404, probe);
+  }
+  // A request target that is not a path at all is refused outright.
+  t.is(await rawGet(server.url, '//..%2Foutside-secret'), 400);
 });
 
 test('range parsing follows RFC 9110 for single ranges', (t) => {
