@@ -66,7 +66,17 @@ export async function makeParentDir(path: string): Promise<void> {
   }
 }
 
-/** Writes `data` to a temp file, fsyncs it, then renames it over `finalPath`. */
+/** Flushes a directory's entries (a rename or a new file in it) to disk. */
+export async function fsyncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `data` to a temp file, fsyncs it, renames it over `finalPath` and fsyncs the directory. */
 export async function writeFileAtomic(
   finalPath: string,
   data: string | Uint8Array,
@@ -98,6 +108,7 @@ export async function writeFileAtomic(
     await rm(tempPath, { force: true });
     throw writeError(error, finalPath) ?? error;
   }
+  await fsyncDirectory(dirname(finalPath));
 }
 
 export async function writeJsonAtomic(finalPath: string, value: unknown): Promise<void> {

@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Metadata, MetaFile, Root, Snapshot, Targets, Timestamp } from '@tufjs/models';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { fsyncDirectory } from '../core/fs.ts';
 
 /** Same limit as updog's online client: more root rotations than this is an attack, not a history. */
 const MAX_ROOT_ROTATIONS = 1024;
@@ -187,14 +188,6 @@ async function writeSynced(path: string, data: Uint8Array): Promise<void> {
   }
 }
 
-async function fsyncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** A sibling of `dir` that renames onto it (same filesystem), hidden from tools listing the parent. */
 function siblingPath(dir: string, kind: 'new' | 'old', token: string): string {
@@ -241,8 +234,8 @@ export class StagedMigrationCache {
       await writeSynced(join(staged.paths.metadataDir, `${versionOf(metadata.targets)}.targets.json`), metadata.targets);
       await writeSynced(join(staged.paths.metadataDir, 'timestamp.json'), metadata.timestamp);
       for (const target of targets) await writeSynced(join(staged.paths.targetsDir, cachedTargetFileName(target.name, target.sha256)), target.bytes);
-      await fsyncDir(staged.paths.metadataDir);
-      await fsyncDir(staged.paths.targetsDir);
+      await fsyncDirectory(staged.paths.metadataDir);
+      await fsyncDirectory(staged.paths.targetsDir);
     } catch (error) {
       await staged.discard();
       throw error;
@@ -271,7 +264,7 @@ export class StagedMigrationCache {
         if (errnoCode(error) !== 'ENOENT') throw error;
       }
       await rename(this.paths[kind], live);
-      await fsyncDir(dirname(live));
+      await fsyncDirectory(dirname(live));
       await rm(old, { recursive: true, force: true });
     }
   }

@@ -8,7 +8,8 @@ import { createLz4Decoder } from '../../image/lz4.ts';
 import { migrationCachePaths, openMigrationCache, type VerifiedMigrationCache } from '../../update-metadata/migration-cache.ts';
 import { compareVersions, parseVersion as parseSemver } from '../../update-metadata/version.ts';
 import { keyName, parseKey, isSegmentPrefix } from '../datastore/key.ts';
-import { fsyncDir, linkChain, parseVersion, randomAlnum, readVersionChain } from '../datastore/layout.ts';
+import { fsyncDirectory } from '../../core/fs.ts';
+import { linkChain, parseVersion, randomAlnum, readVersionChain } from '../datastore/layout.ts';
 import { dataPath, DELETE_MARKER, metaPath, walkTree, type StoredEntry } from '../datastore/store.ts';
 import type { HostPaths } from '../paths.ts';
 
@@ -88,7 +89,7 @@ export async function runMigrator(paths: HostPaths, targetVersion: string): Prom
   const versionDir = join(paths.datastoreBase, dirName);
   await writeTree(join(versionDir, 'live'), live, true);
   for (const [tx, tree] of pending) await writeTree(join(versionDir, 'pending', tx), tree, false);
-  await fsyncDir(versionDir);
+  await fsyncDirectory(versionDir);
   await linkChain(paths.datastoreBase, parseVersion(targetVersion), dirName);
   return { from, to: targetVersion, direction, applied: migrations.map((migration) => migration.name) };
 }
@@ -270,8 +271,8 @@ async function writeTree(dir: string, tree: Tree, withMeta: boolean): Promise<vo
       if (withMeta || metaName === DELETE_MARKER) await write(metaPath(dir, parseKey(name), metaName), value);
     }
   }
-  for (const path of dirs) await fsyncDir(path);
-  await fsyncDir(join(dir, '..'));
+  for (const path of dirs) await fsyncDirectory(path);
+  await fsyncDirectory(join(dir, '..'));
 }
 
 async function listDirs(dir: string): Promise<string[]> {

@@ -1,7 +1,8 @@
 // The versioned directory chain (`current → v1 → v1.26 → v1.26.1 → v1.26.1_<rand>/`) and its durable updates.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { fsyncDirectory } from '../../core/fs.ts';
 import { errnoCode } from '../../core/errors.ts';
 
 export const DATASTORE_BASE = 'var/lib/bottlerocket/datastore';
@@ -17,14 +18,6 @@ export function randomAlnum(length: number): string {
 }
 
 /** fsync on a directory makes its entries (creations, renames) durable. */
-export async function fsyncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Points `linkPath` at `target` atomically (temp link + rename). */
 export async function replaceSymlink(linkPath: string, target: string): Promise<void> {
@@ -75,7 +68,7 @@ export async function createVersionTree(base: string, version: string): Promise<
   const dirName = `v${version}_${randomAlnum(16)}`;
   const versionDir = join(base, dirName);
   await mkdir(join(versionDir, 'live'), { recursive: true });
-  await fsyncDir(versionDir);
+  await fsyncDirectory(versionDir);
   await linkChain(base, parts, dirName);
   return versionDir;
 }
@@ -87,7 +80,7 @@ export async function linkChain(base: string, parts: [number, number, number], d
   await replaceSymlink(join(base, `v${major}.${minor}`), `v${major}.${minor}.${patch}`);
   await replaceSymlink(join(base, `v${major}`), `v${major}.${minor}`);
   await replaceSymlink(join(base, 'current'), `v${major}`);
-  await fsyncDir(base);
+  await fsyncDirectory(base);
 }
 
 export function parseVersion(version: string): [number, number, number] {

@@ -3,9 +3,9 @@ import { linkSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../core/errors.ts';
-import { writeFileAtomic } from '../../core/fs.ts';
 import { decodeSegment, encodeSegment, isSegmentPrefix, keyName } from './key.ts';
-import { fsyncDir, randomAlnum, readVersionChain } from './layout.ts';
+import { fsyncDirectory, writeFileAtomic } from '../../core/fs.ts';
+import { randomAlnum, readVersionChain } from './layout.ts';
 import { ReadWriteLock } from './lock.ts';
 import { type FlatEntry, type JsonObject, unflatten } from './tree.ts';
 
@@ -319,7 +319,7 @@ export class Datastore {
       ...dirs.map((dir) => fsyncPath(dir, 'r').catch(ignoreMissing)),
     ]);
     await rename(journalTemp, join(this.versionDir, JOURNAL));
-    await fsyncDir(this.versionDir);
+    await fsyncDirectory(this.versionDir);
     await this.finishSwap(journal);
   }
 
@@ -330,7 +330,7 @@ export class Datastore {
     if (await exists(nextDir)) {
       if (await exists(this.liveDir)) await rename(this.liveDir, oldDir);
       await rename(nextDir, this.liveDir);
-      await fsyncDir(this.versionDir);
+      await fsyncDirectory(this.versionDir);
     }
     for (const tx of journal.transactions) await rm(this.pendingDir(tx), { recursive: true, force: true });
     await rm(join(this.versionDir, JOURNAL), { force: true });
