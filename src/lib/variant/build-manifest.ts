@@ -4,7 +4,7 @@ import type { DiskPlan } from '../image/layout.ts';
 import type { ArtifactRecord } from './artifacts.ts';
 import type { Architecture, ImageFormat, ImageLayout } from './definition.ts';
 import type { ImageFeatures } from './features.ts';
-import type { RpmPackage } from './rpm-query.ts';
+import type { RpmPackage } from '../packages/rpm.ts';
 
 export const buildManifestName = 'build-manifest.json';
 

@@ -1,7 +1,7 @@
 // The install closure: the variant's packages plus everything their Requires pull in, checked for Conflicts.
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { parseRichDependency, type DepTree } from './rich-deps.ts';
-import { nevra, SenseFlags, type Dependency, type RpmPackage } from './rpm-query.ts';
+import { nevra, SenseFlags, type Dependency, type RpmPackage } from '../packages/rpm.ts';
 import { compareEvr, rangesOverlap } from './rpm-version.ts';
 
 export interface ClosureInput {

@@ -28,7 +28,7 @@ import { buildInventory } from './inventory.ts';
 import { ovfTemplateName, writeOva } from './ova.ts';
 import type { ReleaseInfo } from './release.ts';
 import { assembleRootTree } from './rootfs.ts';
-import type { RpmPackage } from './rpm-query.ts';
+import type { RpmPackage } from '../packages/rpm.ts';
 import { cycloneDxDocument, spdxDocument } from './sbom.ts';
 import { fileContextsPath, labelTree } from './selinux.ts';
 import { installPackages } from './staging.ts';

@@ -1,6 +1,6 @@
 // The application inventory: one entry per installed RPM, sorted by name, as upstream writes it.
 import { BrlError, ExitCode } from '../core/errors.ts';
-import type { RpmPackage } from './rpm-query.ts';
+import type { RpmPackage } from '../packages/rpm.ts';
 
 export interface InventoryEntry {
   Name: string;

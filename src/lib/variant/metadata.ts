@@ -1,7 +1,7 @@
 // The variant metadata capabilities (upstream's `bottlerocket-metadata` RPM), provided virtually.
 import { imageFeatureNames, type ImageFeatures } from './features.ts';
 import type { VariantNameParts } from './name.ts';
-import type { Dependency } from './rpm-query.ts';
+import type { Dependency } from '../packages/rpm.ts';
 
 export const metadataPackageName = 'bottlerocket-metadata';
 

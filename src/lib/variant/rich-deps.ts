@@ -1,5 +1,5 @@
 // RPM rich (boolean) dependencies: `(A if B else C)`, `(A or B)`, … parsed into a small tree.
-import { SenseFlags } from './rpm-query.ts';
+import { SenseFlags } from '../packages/rpm.ts';
 
 export type DepTree =
   | { kind: 'dep'; name: string; flags: number; version: string }

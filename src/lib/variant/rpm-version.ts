@@ -1,5 +1,5 @@
 // RPM version ordering (rpmvercmp, with `~` and `^`) and EVR range matching for dependencies.
-import { SenseFlags } from './rpm-query.ts';
+import { SenseFlags } from '../packages/rpm.ts';
 
 /** Compares two version or release strings as rpm does: <0, 0, >0. */
 export function rpmVersionCompare(a: string, b: string): number {

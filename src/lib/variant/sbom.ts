@@ -1,6 +1,6 @@
 // SBOMs of the installed packages: SPDX 2.3 and CycloneDX 1.5 JSON (names, versions, licences, checksums).
 import { inventoryTime } from './inventory.ts';
-import type { RpmPackage } from './rpm-query.ts';
+import type { RpmPackage } from '../packages/rpm.ts';
 
 export interface SbomSubject {
   /** The artifact prefix, e.g. `bottlerocket-dev-x86_64-0.1.0-abcdef12`. */

@@ -1,13 +1,10 @@
 // Installs the resolved RPMs into a staging root with rpm (no scriptlets, private database).
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import type { RpmPackage } from './rpm-query.ts';
-
-const run = promisify(execFile);
+import { installRpms } from '../packages/rpm.ts';
+import type { RpmPackage } from '../packages/rpm.ts';
 
 /** Inside the staging root; removed after the install, like upstream removes the rpm database. */
 const dbDirName = '.brl-rpmdb';
@@ -18,11 +15,7 @@ const dbDirName = '.brl-rpmdb';
  */
 export async function installPackages(stagingDir: string, packages: readonly RpmPackage[], arch: string): Promise<string> {
   try {
-    await run('rpm', [
-      '-i', '--root', stagingDir, '--dbpath', `/${dbDirName}`,
-      '--nodeps', '--noscripts', '--notriggers', '--ignorearch', '--ignoreos', '--nosignature',
-      ...packages.map((pkg) => pkg.path),
-    ], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } });
+    await installRpms(stagingDir, packages.map((pkg) => pkg.path), `/${dbDirName}`);
   } catch (error) {
     const stderr = ((error as { stderr?: string }).stderr ?? String(error))
       .split('\n').filter((line) => line !== '' && !/^rpm: (RPM should not be used|However assuming)/.test(line)).join('; ');

@@ -6,7 +6,7 @@ import type { ProgressMode } from '../cli/progress.ts';
 import { resolveClosure, unmetError } from './closure.ts';
 import type { Architecture, VariantDefinition } from './definition.ts';
 import { metadataCapabilities } from './metadata.ts';
-import { queryRpm, type RpmPackage } from './rpm-query.ts';
+import { queryRpm, type RpmPackage } from '../packages/rpm.ts';
 
 export interface PackageBuildOptions {
   progress?: ProgressMode;

@@ -8,7 +8,7 @@ import { resolveClosure, unmetError } from '../../../src/lib/variant/closure.ts'
 import { defaultImageFeatures } from '../../../src/lib/variant/features.ts';
 import { metadataCapabilities } from '../../../src/lib/variant/metadata.ts';
 import { parseVariantName } from '../../../src/lib/variant/name.ts';
-import { queryRpm, type RpmPackage } from '../../../src/lib/variant/rpm-query.ts';
+import { queryRpm, type RpmPackage } from '../../../src/lib/packages/rpm.ts';
 import { compareEvr, parseEvr, rpmVersionCompare } from '../../../src/lib/variant/rpm-version.ts';
 
 const topDir = mkdtempSync(join(tmpdir(), 'brl-closure-rpms-'));

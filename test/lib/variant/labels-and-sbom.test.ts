@@ -2,7 +2,7 @@ import test from 'ava';
 import { labelFor, parseFileContexts } from '../../../src/lib/variant/selinux.ts';
 import { buildInventory } from '../../../src/lib/variant/inventory.ts';
 import { cycloneDxDocument, spdxDocument, spdxExpression } from '../../../src/lib/variant/sbom.ts';
-import type { RpmPackage } from '../../../src/lib/variant/rpm-query.ts';
+import type { RpmPackage } from '../../../src/lib/packages/rpm.ts';
 
 test('file contexts: exact paths beat expressions, later expressions beat earlier, types filter', (t) => {
   const specs = parseFileContexts([
