@@ -1,4 +1,5 @@
-// Runs a test body against a fresh fake endpoint, with the SDK pointed at it through the environment.
+// Runs a test body against a fresh fake endpoint, with the SDK pointed at it through the environment;
+// reads back how the fake refused a call.
 import { AwsClients } from '../../../src/lib/aws/clients.ts';
 import { startFakeAws, type FakeAws } from './server.ts';
 import type { FakeOptions } from './state.ts';
@@ -17,4 +18,15 @@ export async function withFakeAws<T>(options: Partial<FakeOptions>, body: (fake:
     process.env = saved;
     await fake.close();
   }
+}
+
+/** The error an SDK call failed with: its code, HTTP status and message (a call that succeeds is a test failure). */
+export async function refusal(call: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
+  try {
+    await call;
+  } catch (error) {
+    const { name, message, $metadata } = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
+    return { name, status: $metadata?.httpStatusCode, message };
+  }
+  throw new Error('the request was accepted');
 }

@@ -7,6 +7,7 @@ import { GetParametersCommand, PutParameterCommand, SSMClient } from '@aws-sdk/c
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { createHash } from 'node:crypto';
 import { changeAfterSigning, forgeSignature, type WireRequest } from '../../fakes/aws/middleware.ts';
+import { refusal } from '../../fakes/aws/harness.ts';
 import { startFakeAws, type FakeAws } from '../../fakes/aws/server.ts';
 import { fakeCredentials } from '../../fakes/aws/sigv4.ts';
 
@@ -26,16 +27,6 @@ async function withFake(t: { teardown(fn: () => Promise<void>): void }): Promise
   return fake;
 }
 
-/** The error a call failed with: its code, HTTP status and message (a call that succeeds is a test failure). */
-async function refusal(call: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
-  try {
-    await call;
-  } catch (error) {
-    const { name, message, $metadata } = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name, status: $metadata?.httpStatusCode, message };
-  }
-  throw new Error('the request was accepted');
-}
 
 const mismatch = /^The request signature we calculated does not match the signature you provided/;
 

@@ -5,6 +5,7 @@ import { EBSClient, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { DescribeImagesCommand, EC2Client, RegisterImageCommand, type ArchitectureValues, type BootModeValues, type RegisterImageCommandInput, type VolumeType } from '@aws-sdk/client-ec2';
 import { GetParametersCommand, PutParameterCommand, SSMClient, type ParameterType } from '@aws-sdk/client-ssm';
 import { changeBodyBeforeSigning } from '../../fakes/aws/middleware.ts';
+import { refusal } from '../../fakes/aws/harness.ts';
 import { startFakeAws, type FakeAws } from '../../fakes/aws/server.ts';
 import { fakeCredentials } from '../../fakes/aws/sigv4.ts';
 
@@ -18,15 +19,6 @@ async function withFake(t: { teardown(fn: () => Promise<void>): void }, options:
 
 const config = (fake: FakeAws) => ({ endpoint: fake.url, region, credentials: fakeCredentials, maxAttempts: 1 });
 
-async function refusal(call: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
-  try {
-    await call;
-  } catch (error) {
-    const { name, message, $metadata } = error as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name, status: $metadata?.httpStatusCode, message };
-  }
-  throw new Error('the request was accepted');
-}
 
 /** A completed 1 GiB snapshot and the parameters brl registers an AMI with, ready to be spoiled one at a time. */
 async function registrable(fake: FakeAws): Promise<RegisterImageCommandInput> {

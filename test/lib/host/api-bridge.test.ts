@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,18 @@ async function channelPair(dir: string): Promise<[Socket, Socket]> {
   return pair;
 }
 
+/** A host bridge serving `<dir>/api.sock` over a fresh channel; the guest end is the caller's. */
+async function hostBridge(t: ExecutionContext) {
+  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const [guestEnd, hostEnd] = await channelPair(dir);
+  t.teardown(() => { guestEnd.destroy(); hostEnd.destroy(); });
+  const hostSocket = join(dir, 'api.sock');
+  const host = await startHostBridge(hostSocket, hostEnd);
+  t.teardown(() => host.close());
+  return { guestEnd, hostSocket, host };
+}
+
 test('frames survive any split of the stream, and large payloads are cut at the frame limit', (t) => {
   const big = Buffer.alloc(MAX_PAYLOAD_BYTES * 2 + 5, 7);
   const stream = Buffer.concat([encodeFrame(FrameType.hello, 0), encodeFrame(FrameType.open, 3), ...encodeData(3, big), encodeFrame(FrameType.close, 3)]);
@@ -36,13 +48,7 @@ test('frames survive any split of the stream, and large payloads are cut at the 
 
 test('apiclient requests on the host socket reach the guest apiserver, many at once, each with its own answer', async (t) => {
   const { server, call } = await startServer(t);
-  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const [guestEnd, hostEnd] = await channelPair(dir);
-  t.teardown(() => { guestEnd.destroy(); hostEnd.destroy(); });
-  const hostSocket = join(dir, 'api.sock');
-  const host = await startHostBridge(hostSocket, hostEnd);
-  t.teardown(() => host.close());
+  const { guestEnd, hostSocket, host } = await hostBridge(t);
   startGuestBridge(server.socketPath, guestEnd);
   await host.guestReady;
 
@@ -60,13 +66,7 @@ test('apiclient requests on the host socket reach the guest apiserver, many at o
 });
 
 test('before the guest says hello the host socket refuses, and a new hello drops connections of the old session', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const [guestEnd, hostEnd] = await channelPair(dir);
-  t.teardown(() => { guestEnd.destroy(); hostEnd.destroy(); });
-  const hostSocket = join(dir, 'api.sock');
-  const host = await startHostBridge(hostSocket, hostEnd);
-  t.teardown(() => host.close());
+  const { guestEnd, hostSocket, host } = await hostBridge(t);
   await t.throwsAsync(apiRequest(hostSocket, 'GET', '/os'));
 
   // Play the guest by hand: hello, then watch for the OPEN of a client that never gets an answer.
