@@ -34,7 +34,6 @@ export interface AssembleResult {
   /** The text for PRIVATE/bootconfig.data (before framing). */
   bootconfig: string;
   kernelVersion: string | undefined;
-  efiFiles: number;
 }
 
 /** The api-bridge feature turns on brl-host's bridge unit; without the unit the feature cannot work. */
@@ -88,7 +87,6 @@ export async function assembleRootTree(input: AssembleInput): Promise<AssembleRe
   await mkdir(bootTree, { recursive: true });
   await mkdir(efiTree, { recursive: true });
   let bootconfig = 'kernel {}\ninit {}\n';
-  let efiFiles = 0;
   if (existsSync(rootBoot)) {
     if ((await lstat(rootBoot)).isSymbolicLink()) {
       throw new BrlError('/boot in the image is a symlink; it must be a directory', { exitCode: ExitCode.buildFailed, code: 'SYMLINK_IN_PATH' });
@@ -99,7 +97,6 @@ export async function assembleRootTree(input: AssembleInput): Promise<AssembleRe
       const from = join(rootBoot, name);
       if (name === 'efi') {
         for (const efiName of await readdir(from)) await rename(join(from, efiName), join(efiTree, efiName));
-        efiFiles = (await walkTree(efiTree)).filter((entry) => entry.kind === 'file').length;
         await rm(from, { recursive: true, force: true });
       } else {
         await rename(from, join(bootTree, name));
@@ -125,7 +122,7 @@ export async function assembleRootTree(input: AssembleInput): Promise<AssembleRe
     await chmod(path, (await lstat(path)).mode & 0o7700);
   }
   await chmod(bootTree, 0o700);
-  return { bootconfig, kernelVersion, efiFiles };
+  return { bootconfig, kernelVersion };
 }
 
 /** Regenerates module dependency files when the image ships kernel modules (depmod is optional on the host). */
