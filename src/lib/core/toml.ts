@@ -110,3 +110,14 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   return typeof value === 'object' ? 'a table' : `${typeof value} ${JSON.stringify(value)}`;
 }
+
+export function readInteger(doc: TomlDocument, table: TomlTable, key: string, prefix = ''): number | undefined {
+  const value = table[key];
+  if (value === undefined) return undefined;
+  // smol-toml yields integers as numbers (bigint only beyond 2^53).
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    const shown = typeof value === 'bigint' ? value.toString() : JSON.stringify(value);
+    throw tomlKeyError(doc, `${prefix}${key}`, `must be an integer, got ${shown}`);
+  }
+  return value;
+}

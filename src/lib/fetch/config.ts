@@ -4,6 +4,7 @@ import { BrlError, ExitCode } from '../core/errors.ts';
 import { loadProjectConfig } from '../core/project-config.ts';
 import {
   readBoolean,
+  readInteger,
   readString,
   readStringArray,
   readTable,
@@ -136,15 +137,4 @@ function checkCacheUrl(value: string, where: string): void {
       code: 'BAD_LOOKASIDE_CACHE',
     });
   }
-}
-
-function readInteger(doc: TomlDocument, table: TomlTable, key: string, prefix: string): number | undefined {
-  const value = table[key];
-  if (value === undefined) return undefined;
-  // smol-toml yields integers as numbers (bigint only beyond 2^53).
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    const shown = typeof value === 'bigint' ? value.toString() : JSON.stringify(value);
-    throw tomlKeyError(doc, `${prefix}${key}`, `must be an integer, got ${shown}`);
-  }
-  return value;
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { currentLock, loadPackageDebs, lockedExternalFiles, parseDebianTable, type PackageDebs } from '../debian/package-debs.ts';
 import {
   loadToml,
   readBoolean,
@@ -56,13 +57,20 @@ export interface PackageDefinition {
    * `%{_cross_sourcesdir}/<group>`. Optional, so hand-built definitions may leave it out.
    */
   sourceGroups?: string[];
+  /** `[debian]`: the package repackages this Debian closure, pinned in debs.lock (its debs are in `externalFiles`). */
+  debian?: PackageDebs;
 }
 
-const topLevelKeys = ['build-dependencies', 'external-files', 'hardening-exceptions', 'source-groups'];
+export interface LoadPackageOptions {
+  /** Load a package whose debs.lock is missing or stale (for `brl debs lock`, which writes it). */
+  allowStaleLock?: boolean;
+}
+
+const topLevelKeys = ['build-dependencies', 'debian', 'external-files', 'hardening-exceptions', 'source-groups'];
 const externalFileKeys = ['url', 'sha512', 'path', 'force-upstream'];
 const hardeningKeys = ['file', 'checks', 'reason'];
 
-export async function loadPackage(projectDir: string, name: string): Promise<PackageDefinition> {
+export async function loadPackage(projectDir: string, name: string, options: LoadPackageOptions = {}): Promise<PackageDefinition> {
   const dir = join(projectDir, packagesDirName, name);
   if (!existsSync(dir)) {
     const known = await listPackageNames(projectDir);
@@ -81,7 +89,13 @@ export async function loadPackage(projectDir: string, name: string): Promise<Pac
   }
   const manifestPath = join(dir, 'package.toml');
   const doc = existsSync(manifestPath) ? await loadToml(manifestPath) : { path: manifestPath, text: '', data: {} };
-  return parsePackageManifest(doc, name, dir, specPath);
+  const definition = parsePackageManifest(doc, name, dir, specPath);
+  const roots = parseDebianTable(doc);
+  if (roots === undefined) return definition;
+  const debian = await loadPackageDebs(name, dir, roots);
+  if (debian.lock === undefined && options.allowStaleLock !== true) currentLock(name, debian);
+  const locked = debian.lock === undefined ? [] : lockedExternalFiles(debian.lock);
+  return { ...definition, externalFiles: [...definition.externalFiles, ...locked], debian };
 }
 
 export function parsePackageManifest(doc: TomlDocument, name: string, dir: string, specPath: string): PackageDefinition {
@@ -178,6 +192,6 @@ export async function listPackageNames(projectDir: string): Promise<string[]> {
     .sort();
 }
 
-export async function loadAllPackages(projectDir: string): Promise<PackageDefinition[]> {
-  return Promise.all((await listPackageNames(projectDir)).map((name) => loadPackage(projectDir, name)));
+export async function loadAllPackages(projectDir: string, options: LoadPackageOptions = {}): Promise<PackageDefinition[]> {
+  return Promise.all((await listPackageNames(projectDir)).map((name) => loadPackage(projectDir, name, options)));
 }

@@ -101,14 +101,15 @@ async function pinInodes(imagePath: string, tree: string, options: Ext4Options):
   await rm(scriptPath);
 }
 
+/** debugfs takes a quoted argument literally, except that `""` stands for one quote. */
 function debugfsPath(path: string): string {
-  if (/["\n\\]/.test(path)) {
-    throw new BrlError(`cannot label /${path}: names with quotes, backslashes or newlines are not supported in images`, {
+  if (path.includes('\n')) {
+    throw new BrlError(`cannot label /${JSON.stringify(path).slice(1, -1)}: file names with newlines are not supported in images`, {
       exitCode: ExitCode.buildFailed,
       code: 'BAD_FILE_NAME',
     });
   }
-  return `"/${path}"`;
+  return `"/${path.replaceAll('"', '""')}"`;
 }
 
 /**

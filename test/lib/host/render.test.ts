@@ -84,13 +84,15 @@ test('a failing restart command is recorded with its exit code and stops that se
 
 test('restart commands missing from a dev root are skipped, never run from the build host', async (t) => {
   const { server, call } = await startServer(t);
+  // /bin/true exists on the build host but not in the root: it must not run.
+  await server.store.writeLiveDirect([{ segments: ['services', 'ntp', 'restart-commands'], value: ['/bin/true --from-host'] }]);
   await call('PATCH', '/settings', { ntp: { options: ['prefer'] } });
   await call('POST', '/tx/commit_and_apply');
   await server.applier.idle();
   const [report] = JSON.parse((await call('GET', '/apply-status')).body).slice(-1);
   const ntp = report.services.find((service: { name: string }) => service.name === 'ntp');
   t.is(ntp.commands[0].status, 'skipped');
-  t.regex(ntp.commands[0].note, /\/bin\/systemctl is not an executable inside the root/);
+  t.regex(ntp.commands[0].note, /\/bin\/true is not an executable inside the root/);
   t.is(report.state, 'succeeded');
 });
 
