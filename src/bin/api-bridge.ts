@@ -43,7 +43,10 @@ const port = Duplex.from({
   readable: createReadStream('', { fd, autoClose: false, highWaterMark: 64 * 1024 }),
   writable: createWriteStream('', { fd, autoClose: false }),
 });
-const { closed } = startGuestBridge(values['socket-path'], port);
-await closed;
+const bridge = startGuestBridge(values['socket-path'], port);
+process.once('SIGTERM', () => {
+  void bridge.drain(5000).then(() => process.exit(0));
+});
+await bridge.closed;
 process.stderr.write('api-bridge: the port closed\n');
 process.exit(1);

@@ -32,7 +32,7 @@ export default class VmRun extends BrlCommand<VmRunResult> {
     forward: Flags.string({ description: 'let the guest reach 127.0.0.1:HOSTPORT as 10.0.2.100:GUESTPORT (GUESTPORT[:HOSTPORT]); repeatable', multiple: true, default: [] }),
     'api-socket': Flags.string({ description: 'host path of the guest API socket (default <state-dir>/api.sock)' }),
     timeout: Flags.integer({ description: 'stop the VM after this many seconds (with --wait-ready: the time allowed to reach API ready, default 300)', min: 1 }),
-    'wait-ready': Flags.boolean({ description: 'run the VM in the background and return once its API answers', default: false }),
+    'wait-ready': Flags.boolean({ description: 'run the VM in the background and return once its boot has finished and its API answers', default: false }),
   };
 
   async run(): Promise<VmRunResult> {

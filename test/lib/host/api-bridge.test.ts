@@ -84,3 +84,27 @@ test('before the guest says hello the host socket refuses, and a new hello drops
   await clientClosed;
   t.true(client.destroyed, 'the old session\'s client was closed by the new hello');
 });
+
+test('drain waits for a bridged request to get its answer (apiclient reboot at shutdown), and returns at once when idle', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-slow-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A guest API that answers only after 300 ms, like a reboot route waiting for systemctl.
+  const slowSocket = join(dir, 'slow.sock');
+  const slow = createServer((socket) => socket.once('data', () => setTimeout(() => socket.end('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n'), 300)));
+  await new Promise<void>((resolve) => slow.listen(slowSocket, resolve));
+  t.teardown(() => slow.close());
+  const { guestEnd, hostSocket, host } = await hostBridge(t);
+  const guest = startGuestBridge(slowSocket, guestEnd);
+  await host.guestReady;
+
+  const started = Date.now();
+  await guest.drain(5000);
+  t.true(Date.now() - started < 100, 'idle: no wait');
+
+  const answer = apiRequest(hostSocket, 'POST', '/actions/reboot');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const draining = Date.now();
+  await guest.drain(5000);
+  t.true(Date.now() - draining >= 150, 'drain waited for the open connection');
+  t.is((await answer).status, 204);
+});

@@ -1,9 +1,10 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ApiServer } from '../../../src/lib/host/apiserver/server.ts';
-import { findDataPartition, filesystemOn, mountPoints } from '../../../src/lib/host/boot/prepare-local.ts';
+import { assertRootReadOnly, findDataPartition, filesystemOn, mountPoints } from '../../../src/lib/host/boot/prepare-local.ts';
 import { runBootStep, type BootStep } from '../../../src/lib/host/boot/steps.ts';
 import { DATA_PARTITION_GUID } from '../../../src/lib/image/layout.ts';
 import { makeRoot } from './_root.ts';
@@ -59,4 +60,10 @@ test('mount points are read from mountinfo with octal escapes decoded', async (t
   const mountinfo = join(root, 'mountinfo');
   await writeFile(mountinfo, '22 1 254:0 / / ro,relatime - ext4 /dev/dm-0 ro\n30 22 253:17 / /local rw - ext4 /dev/vdb1 rw\n31 22 0:5 /x /with\\040space rw - tmpfs tmpfs rw\n');
   t.deepEqual([...(await mountPoints(mountinfo))], ['/', '/local', '/with space']);
+});
+
+test('a root that takes a write is refused, and the probe file does not stay behind', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'brl-rw-root-'));
+  await t.throwsAsync(assertRootReadOnly(root), { message: /accepted a write .*must be read-only and verity-protected/ });
+  t.deepEqual(await readdir(root), []);
 });

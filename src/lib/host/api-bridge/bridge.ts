@@ -113,13 +113,27 @@ export async function startHostBridge(apiSocketPath: string, channel: Duplex): P
 }
 
 /** The guest end: says HELLO, then opens a connection to `apiSocketPath` for each OPEN. */
-export function startGuestBridge(apiSocketPath: string, channel: Duplex): { closed: Promise<void> } {
+export interface GuestBridge {
+  closed: Promise<void>;
+  /**
+   * Resolves once no bridged connection is open, or after `timeoutMs`: at shutdown the bridge stops
+   * before apiserver, and a request in flight (`apiclient reboot` itself) still gets its answer.
+   */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+export function startGuestBridge(apiSocketPath: string, channel: Duplex): GuestBridge {
   const connections = new Map<number, Socket>();
+  const idleWaiters: (() => void)[] = [];
+  const forget = (connection: number): void => {
+    connections.delete(connection);
+    if (connections.size === 0) for (const wake of idleWaiters.splice(0)) wake();
+  };
   readFrames(channel, (frame) => {
     if (frame.type === FrameType.open) {
       const socket = connect(apiSocketPath);
       connections.set(frame.connection, socket);
-      relaySocket(socket, frame.connection, channel, () => connections.delete(frame.connection));
+      relaySocket(socket, frame.connection, channel, () => forget(frame.connection));
       return;
     }
     const socket = connections.get(frame.connection);
@@ -128,12 +142,22 @@ export function startGuestBridge(apiSocketPath: string, channel: Duplex): { clos
       if (socket) socket.write(frame.payload);
       else channel.write(encodeFrame(FrameType.close, frame.connection));
     } else if (frame.type === FrameType.close && socket) {
-      connections.delete(frame.connection);
+      forget(frame.connection);
       socket.end();
     }
   }, (error) => channel.destroy(error));
   channel.write(encodeFrame(FrameType.hello, 0));
   return {
+    drain: (timeoutMs) =>
+      connections.size === 0
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            const timer = setTimeout(resolve, timeoutMs);
+            idleWaiters.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
     closed: new Promise((resolve) => {
       channel.on('close', () => {
         for (const socket of connections.values()) socket.destroy();

@@ -88,7 +88,10 @@ export class ApiServer {
         updogCommand: options.updogCommand ?? ['updog'],
         os,
       }),
-      rebootCommand: options.rebootCommand ?? ['/bin/systemctl', 'reboot', '--check-inhibitors=yes'],
+      // Bottlerocket asks logind for inhibitors over D-Bus (--check-inhibitors=yes). A brl host runs
+      // neither D-Bus nor logind, so there is nothing to inhibit and systemctl reaches PID 1 over
+      // its private socket.
+      rebootCommand: options.rebootCommand ?? ['/bin/systemctl', 'reboot', '--check-inhibitors=no'],
     };
     const socketPath = options.socketPath ?? paths.socket;
     const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));

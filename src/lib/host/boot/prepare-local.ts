@@ -3,7 +3,7 @@
 // and binds /var, /opt and /mnt onto it. Runs before everything that keeps state.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, realpath } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DATA_PARTITION_GUID } from '../../image/layout.ts';
@@ -61,9 +61,30 @@ export interface PrepareLocalResult {
   mounted: string[];
 }
 
+/**
+ * The root must be the read-only, verity-backed filesystem: a write to it has to fail with EROFS.
+ * A root that takes the write is not the verified one (or not protected), so the boot stops here,
+ * before anything keeps state, and the unsuccessful boot falls back to the other bank.
+ */
+export async function assertRootReadOnly(root = '/'): Promise<void> {
+  const probe = join(root, `.brl-write-probe-${process.pid}`);
+  let handle;
+  try {
+    handle = await open(probe, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') return;
+    throw new Error(`cannot tell whether the root is read-only: writing ${probe} failed with ${(error as Error).message}`);
+  }
+  await handle.close();
+  await rm(probe, { force: true });
+  throw new Error(`the root filesystem at ${root} accepted a write (${probe}); a brl root must be read-only and verity-protected`);
+}
+
 /** On the running host (root `/`): idempotent, so a restarted unit does no harm. */
 export async function prepareLocal(options: { waitMs?: number; log?: (line: string) => void } = {}): Promise<PrepareLocalResult> {
   const log = options.log ?? (() => undefined);
+  await assertRootReadOnly();
+  log('root is read-only: a write to / failed with EROFS');
   const partition = await findDataPartition('/', options.waitMs ?? 10_000);
   if (partition === undefined) {
     throw new Error(`no data partition: neither ${DATA_PARTITION_GUID.preferred} nor ${DATA_PARTITION_GUID.fallback} appeared in /dev/disk/by-partuuid`);

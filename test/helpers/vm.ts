@@ -1,0 +1,99 @@
+// Boots an image with `brl vm run --wait-ready` for VM tests: its own state directory and API
+// socket per VM (parallel-safe), and the VM stopped in teardown whatever the test did.
+import type { ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { apiRequest, type ApiResponse } from '../../src/lib/host/apiclient/request.ts';
+import { brl, repoDir } from './cli.ts';
+
+const run = promisify(execFile);
+
+export interface BootedVm {
+  stateDir: string;
+  apiSocket: string;
+  consoleLog: string;
+  /** The detached supervisor's pid: SIGTERM stops QEMU. */
+  pid: number;
+  readySeconds: number;
+  /** `apiclient -s <socket> …` on the host, through the bridge. */
+  apiclient(...args: string[]): Promise<{ stdout: string; stderr: string }>;
+  api(method: string, uri: string, body?: unknown): Promise<ApiResponse>;
+  console(): string;
+  /** Waits until `pattern` occurs `count` times on the console, or fails after `seconds`. */
+  waitForConsole(pattern: RegExp, count: number, seconds: number): Promise<void>;
+  /** Waits until the guest API answers, or fails after `seconds`. */
+  waitForApi(seconds: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface BootOptions {
+  image: string;
+  firmware?: 'uefi' | 'bios';
+  userData?: string;
+}
+
+export async function bootVm(t: ExecutionContext, options: BootOptions): Promise<BootedVm> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'brl-vm-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const args = [
+    'vm', 'run', '--image', options.image, '--firmware', options.firmware ?? 'uefi', '--accel', 'tcg',
+    '--state-dir', stateDir, '--wait-ready', '--timeout', '420', '--json',
+    ...(options.userData === undefined ? [] : ['--user-data', options.userData]),
+  ];
+  const result = await brl(args, { cwd: repoDir });
+  if (result.exitCode !== 0) throw new Error(`brl vm run failed (${result.exitCode}): ${result.stdout}${result.stderr}`);
+  const started = JSON.parse(result.stdout) as { pid: number; apiSocket: string; consoleLog: string; readySeconds: number };
+  const alive = (): boolean => {
+    try {
+      process.kill(started.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const stop = async (): Promise<void> => {
+    if (!alive()) return;
+    process.kill(started.pid, 'SIGTERM');
+    for (let i = 0; i < 150 && alive(); i++) await sleep(100);
+    if (alive()) process.kill(started.pid, 'SIGKILL');
+  };
+  t.teardown(stop);
+  const consoleText = (): string => readFileSync(started.consoleLog, 'latin1');
+  const api = (method: string, uri: string, body?: unknown): Promise<ApiResponse> =>
+    apiRequest(started.apiSocket, method, uri, body === undefined ? undefined : JSON.stringify(body));
+  return {
+    stateDir,
+    apiSocket: started.apiSocket,
+    consoleLog: started.consoleLog,
+    pid: started.pid,
+    readySeconds: started.readySeconds,
+    apiclient: (...rest: string[]) => run(join(repoDir, 'bin', 'apiclient'), ['-s', started.apiSocket, ...rest]),
+    api,
+    console: consoleText,
+    async waitForConsole(pattern, count, seconds) {
+      const global = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
+      for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(500)) {
+        if ((consoleText().match(global) ?? []).length >= count) return;
+      }
+      throw new Error(`${pattern} did not appear ${count} time(s) on the console within ${seconds} s:\n${consoleText().slice(-3000)}`);
+    },
+    async waitForApi(seconds) {
+      for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(500)) {
+        try {
+          if ((await api('GET', '/os')).status === 200) return;
+        } catch {
+          // Not answering yet: the guest is still booting.
+        }
+      }
+      throw new Error(`the guest API did not answer within ${seconds} s:\n${consoleText().slice(-3000)}`);
+    },
+    stop,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
