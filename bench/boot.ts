@@ -1,7 +1,9 @@
 // Benchmark: QEMU start to a boot milestone of the dev image (firmware → GRUB → kernel → verity-init
 // → …), beside the same firmware booting the same kernel straight into an init that exits at once
 // (QEMU's -kernel), as a ratio.
-// Run: npm run build && ./bin/brl build variant dev && flock /tmp/brl-bench.lock node bench/boot.ts [--runs 3] [--marker REGEX]
+// The default milestone is API ready: the guest starts its API bridge after multi-user.target, once
+// the boot units have run (user data, settings rendered, the boot marked successful).
+// Run: npm run build && ./bin/brl build variant dev && flock /tmp/brl-bench.lock node bench/boot.ts [--runs 3] [--marker REGEX] [--firmware bios]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,22 +14,33 @@ import { parseArgs } from 'node:util';
 import { prepareVm } from '../src/lib/vm/run.ts';
 import { writeCpio } from '../src/lib/variant/cpio.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, marker: { type: 'string', default: 'verified root mounted' }, firmware: { type: 'string', default: 'uefi' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, marker: { type: 'string', default: 'Started api-bridge\\.service' }, firmware: { type: 'string', default: 'uefi' } } });
 const runs = Number(values.runs);
 const marker = new RegExp(values.marker);
 const repoDir = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'brl-bench-boot-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
+interface Sample {
+  seconds: number;
+  /** QEMU's resident memory when the marker appeared: guest pages touched plus QEMU's own. */
+  rssMiB: number;
+}
+
+function rssMiB(pid: number | undefined): number {
+  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
+  return kib / 1024;
+}
+
 /** Seconds from spawning QEMU to the first console line matching `pattern`. */
-async function timeToMarker(qemu: string, args: string[], consoleLog: string, pattern: RegExp, limitSeconds = 300): Promise<number> {
+async function timeToMarker(qemu: string, args: string[], consoleLog: string, pattern: RegExp, limitSeconds = 300): Promise<Sample> {
   rmSync(consoleLog, { force: true });
   const started = performance.now();
   const child = spawn(qemu, args, { stdio: 'ignore' });
   try {
     for (;;) {
       const text = existsSync(consoleLog) ? readFileSync(consoleLog, 'latin1') : '';
-      if (pattern.test(text)) return (performance.now() - started) / 1000;
+      if (pattern.test(text)) return { seconds: (performance.now() - started) / 1000, rssMiB: rssMiB(child.pid) };
       if (child.exitCode !== null) throw new Error(`QEMU exited (${child.exitCode}) before ${pattern} appeared on the console`);
       if ((performance.now() - started) / 1000 > limitSeconds) throw new Error(`no ${pattern} on the console within ${limitSeconds} s`);
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -70,8 +83,8 @@ const bareArgs = ['-machine', accel, '-cpu', 'max', '-smp', '2', '-m', '1024', '
 const bridge = createServer(() => undefined);
 if (spec.bridgeChannel !== undefined) await new Promise<void>((resolve) => bridge.listen(spec.bridgeChannel, resolve));
 
-const full: number[] = [];
-const bare: number[] = [];
+const full: Sample[] = [];
+const bare: Sample[] = [];
 for (let run = 0; run < runs; run++) {
   bare.push(await timeToMarker(spec.qemu, bareArgs, bareLog, /bare-init: up/));
   full.push(await timeToMarker(spec.qemu, spec.args, spec.consoleLog, marker));
@@ -81,9 +94,11 @@ const result = {
   firmware: values.firmware,
   marker: values.marker,
   runs,
-  bareKernelToInitSeconds: Number(median(bare).toFixed(2)),
-  imageToMarkerSeconds: Number(median(full).toFixed(2)),
-  ratio: Number((median(full) / median(bare)).toFixed(2)),
+  bareKernelToInitSeconds: Number(median(bare.map((sample) => sample.seconds)).toFixed(2)),
+  imageToMarkerSeconds: Number(median(full.map((sample) => sample.seconds)).toFixed(2)),
+  ratio: Number((median(full.map((sample) => sample.seconds)) / median(bare.map((sample) => sample.seconds))).toFixed(2)),
+  qemuRssAtMarkerMiB: Number(median(full.map((sample) => sample.rssMiB)).toFixed(0)),
+  bareQemuRssMiB: Number(median(bare.map((sample) => sample.rssMiB)).toFixed(0)),
   osDiskCompressedMiB: Number((statSync(join(repoDir, 'build/images/x86_64-dev/latest/bottlerocket-dev-x86_64.img.lz4')).size / 1048576).toFixed(1)),
   guestMemoryMiB: 1024,
   loadAverage: loadavg()[0]?.toFixed(1),

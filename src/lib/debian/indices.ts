@@ -1,7 +1,8 @@
 // The machine's apt package indices: which ones apt has (apt-get indextargets) and what they hold.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BrlError, ExitCode } from '../core/errors.ts';
+import { missingAptTool } from './apt-tool.ts';
 import { parseRelations, parseStanzas, type Alternatives, type Stanza } from './control.ts';
 
 const run = promisify(execFile);
@@ -41,14 +42,7 @@ export async function listPackageIndices(architecture: string): Promise<PackageI
   try {
     ({ stdout } = await run('apt-get', ['indextargets', 'Created-By: Packages'], { maxBuffer: 16 * 1024 * 1024 }));
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      throw new BrlError('cannot read Debian package metadata: apt-get is not installed', {
-        hint: 'locking Debian packages reads the machine\'s apt indices, which needs a Debian or Ubuntu host',
-        exitCode: ExitCode.missingTool,
-        code: 'MISSING_HOST_TOOL',
-      });
-    }
-    throw error;
+    throw missingAptTool(error, 'apt-get', 'read Debian package metadata') ?? error;
   }
   const indices = parseStanzas(stdout)
     .filter((stanza) => stanza.get('Architecture') === architecture)

@@ -1,5 +1,5 @@
 // Fetch settings: `[fetch]` in brl.toml, then the environment, then command-line overrides.
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { loadProjectConfig } from '../core/project-config.ts';
 import {
@@ -11,7 +11,6 @@ import {
   rejectUnknownKeys,
   tomlKeyError,
   type TomlDocument,
-  type TomlTable,
 } from '../core/toml.ts';
 
 

@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { missingAptTool } from '../debian/apt-tool.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 import { SourceError } from './download.ts';
 
@@ -136,14 +137,7 @@ async function mirroredSources(cacheDir: string): Promise<AptSources> {
   try {
     ({ stdout: located } = await run('apt-config', ['shell', 'LIST', 'Dir::Etc::SourceList/f', 'PARTS', 'Dir::Etc::SourceParts/d']));
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      throw new BrlError('cannot resolve deb-src: sources: apt-config is not installed', {
-        hint: 'deb-src: sources are found through the machine\'s apt sources, which needs a Debian or Ubuntu host',
-        exitCode: ExitCode.missingTool,
-        code: 'MISSING_HOST_TOOL',
-      });
-    }
-    throw error;
+    throw missingAptTool(error, 'apt-config', 'resolve deb-src: sources') ?? error;
   }
   const value = (name: string): string | undefined => new RegExp(`^${name}='([^']*)'`, 'm').exec(located)?.[1];
   const inputs: Array<{ name: string; path: string }> = [];

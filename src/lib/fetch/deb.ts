@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
+import { BrlError, ExitCode } from '../core/errors.ts';
+import { missingAptTool } from '../debian/apt-tool.ts';
 import { SourceError } from './download.ts';
 
 const run = promisify(execFile);
@@ -39,13 +40,8 @@ export async function resolveDebUrl(source: string, context: DebContext): Promis
   try {
     ({ stdout } = await run('apt-get', ['download', '--print-uris', `${name}=${version}`], { cwd: workDir, timeout: 120_000 }));
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') {
-      throw new BrlError(`cannot resolve ${source}: apt-get is not installed`, {
-        hint: 'deb: sources are fetched through the machine\'s apt sources, which needs a Debian or Ubuntu host',
-        exitCode: ExitCode.missingTool,
-        code: 'MISSING_HOST_TOOL',
-      });
-    }
+    const missing = missingAptTool(error, 'apt-get', `resolve ${source}`);
+    if (missing !== undefined) throw missing;
     const stderr = (error as { stderr?: string }).stderr ?? '';
     if (/Version '.*' for '.*' was not found/.test(stderr)) {
       throw await versionGoneError(source, name, version, context);

@@ -1,4 +1,6 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
+import { missingAptTool } from '../../../src/lib/debian/apt-tool.ts';
 import { parseRelations, parseStanzas } from '../../../src/lib/debian/control.ts';
 import type { BinaryPackage, PackageIndex } from '../../../src/lib/debian/indices.ts';
 import { resolveClosure } from '../../../src/lib/debian/resolve.ts';
@@ -104,4 +106,12 @@ test('relation fields parse qualifiers, obsolete operators and alternatives', (t
     [{ name: 'd' }],
   ]);
   t.throws(() => parseRelations('Bad Name', 'x Depends'), { message: /cannot parse x Depends "Bad Name"/ });
+});
+
+test('a missing apt tool is an expected error naming the tool and the task; other failures pass through', async (t) => {
+  const spawnError = await new Promise<unknown>((resolve) => execFile('/nonexistent/apt-get', [], (error) => resolve(error)));
+  const error = missingAptTool(spawnError, 'apt-get', 'read Debian package metadata');
+  t.is(error?.message, 'cannot read Debian package metadata: apt-get is not installed');
+  t.is(error?.code, 'MISSING_HOST_TOOL');
+  t.is(missingAptTool(new Error('exit 100'), 'apt-get', 'x'), undefined);
 });
