@@ -159,8 +159,8 @@ test('GET /os, /services, /configuration-files and /metadata answer with upstrea
   const { call } = await startServer(t);
   t.deepEqual(Object.keys(JSON.parse((await call('GET', '/os')).body)).sort(), ['arch', 'build_id', 'pretty_name', 'variant_id', 'version_id']);
   t.deepEqual(JSON.parse((await call('GET', '/os?prefix=variant')).body), { variant_id: 'dev' });
-  t.deepEqual(JSON.parse((await call('GET', '/services?names=ntp')).body), {
-    ntp: { 'configuration-files': ['chrony-conf'], 'restart-commands': ['/bin/systemctl try-reload-or-restart chronyd.service'] },
+  t.deepEqual(JSON.parse((await call('GET', '/services?names=sysctl')).body), {
+    sysctl: { 'configuration-files': ['sysctl-conf'], 'restart-commands': ['/usr/lib/systemd/systemd-sysctl /etc/sysctl.d/90-settings.conf'] },
   });
   const missing = await call('GET', '/services?names=nothing');
   t.is(missing.status, 404);
