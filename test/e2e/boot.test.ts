@@ -1,7 +1,7 @@
 // The booted host, in one VM under TCG: OVMF → GRUB gptprio → verity-init → systemd → the boot
 // units → API ready through the bridge. The rest of the VM suite is `npm run test:vm` (test/vm/).
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devBuilder, osDiskOf } from '../helpers/dev-image.ts';
@@ -17,6 +17,8 @@ test('the dev image boots under UEFI to API ready; fw_cfg user data sets motd; s
   const vm = await bootVm(t, { image: osDiskOf(await buildDev()), userData });
   t.log(`API ready after ${vm.readySeconds.toFixed(1)} s (TCG, UEFI)`);
 
+  // --timeout bounded only the wait: the supervisor keeps the ready VM running until it is stopped.
+  t.false('timeoutSeconds' in (JSON.parse(readFileSync(join(vm.stateDir, 'vm.json'), 'utf8')) as object));
   const { stdout } = await vm.apiclient('get', 'settings.motd');
   t.deepEqual(JSON.parse(stdout), { settings: { motd: 'booted by brl vm run' } });
   const os = JSON.parse((await vm.api('GET', '/os')).body) as { variant_id: string };

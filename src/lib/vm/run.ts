@@ -179,7 +179,9 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
     onTerminal,
     ...(apiSocket === undefined ? {} : { apiSocket }),
     ...(bridgeChannel === undefined ? {} : { bridgeChannel }),
-    ...(options.timeoutSeconds === undefined ? {} : { timeoutSeconds: options.timeoutSeconds }),
+    // With --wait-ready the timeout bounds the wait for API ready (runDetached); a VM that got there
+    // runs until it is stopped, so the supervisor gets no timer.
+    ...(options.timeoutSeconds === undefined || options.waitReady ? {} : { timeoutSeconds: options.timeoutSeconds }),
     result: {
       name,
       stateDir,
