@@ -1,7 +1,7 @@
 // The dev image built under a test's own build id, so the user's `npm run sample` output and its
 // `latest` link are as they were once the test file ends.
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, openSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { buildVariant, type VariantBuildResult } from '../../src/lib/variant/build.ts';
@@ -20,14 +20,15 @@ function linkTarget(path: string): string | undefined {
 }
 
 /**
- * Registers the clean-up of `0.1.0-<buildId>` and of the `latest` link after the file's tests, and
+ * Registers the clean-up of `<version>-<buildId>` and of the `latest` link after the file's tests, and
  * returns a function that builds dev under that build id (with extra environment, e.g.
  * PUBLISH_REPO_ROOT_JSON).
  */
 export function devBuilder(buildId: string): (extraEnv?: NodeJS.ProcessEnv) => Promise<VariantBuildResult> {
   const previousLatest = linkTarget(latestLink);
   test.after.always(() => {
-    rmSync(join(imagesDir, `0.1.0-${buildId}`), { recursive: true, force: true });
+    // Every version built under this id (BUILDSYS_VERSION_IMAGE may have set another).
+    for (const entry of readdirSync(imagesDir)) if (entry.endsWith(`-${buildId}`)) rmSync(join(imagesDir, entry), { recursive: true, force: true });
     if (previousLatest === undefined) {
       rmSync(latestLink, { force: true });
     } else if (linkTarget(latestLink) !== previousLatest) {

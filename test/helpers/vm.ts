@@ -33,6 +33,8 @@ export interface BootOptions {
   image: string;
   firmware?: 'uefi' | 'bios';
   userData?: string;
+  /** `--forward GUEST[:HOST]` rules: the guest reaches 127.0.0.1:HOST as 10.0.2.100:GUEST. */
+  forwards?: string[];
 }
 
 export async function bootVm(t: ExecutionContext, options: BootOptions): Promise<BootedVm> {
@@ -42,6 +44,7 @@ export async function bootVm(t: ExecutionContext, options: BootOptions): Promise
     'vm', 'run', '--image', options.image, '--firmware', options.firmware ?? 'uefi', '--accel', 'tcg',
     '--state-dir', stateDir, '--wait-ready', '--timeout', '420', '--json',
     ...(options.userData === undefined ? [] : ['--user-data', options.userData]),
+    ...(options.forwards ?? []).flatMap((forward) => ['--forward', forward]),
   ];
   const result = await brl(args, { cwd: repoDir });
   if (result.exitCode !== 0) throw new Error(`brl vm run failed (${result.exitCode}): ${result.stdout}${result.stderr}`);

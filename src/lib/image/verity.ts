@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { workerExecArgv } from '../core/worker-argv.ts';
 
 export const VERITY_BLOCK_SIZE = 4096;
 const DIGEST_SIZE = 32;
@@ -259,8 +260,7 @@ interface StartedWorker {
 }
 
 function startWorker(task: Level0Task): StartedWorker {
-  // --input-type (from `node -e`) would make the worker refuse its module file.
-  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  const execArgv = workerExecArgv();
   const worker = new Worker(workerUrl, { workerData: task, execArgv });
   const started: StartedWorker = { worker, done: Promise.resolve(), exited: false };
   started.done = new Promise<void>((resolve, reject) => {

@@ -7,6 +7,7 @@ import { BrlError, ExitCode } from '../core/errors.ts';
 import { createLz4Decoder } from '../image/lz4.ts';
 import { ArenaDecoder, createBlockArena, type BlockArena } from '../image/lz4-wasm.ts';
 import { xxhash32 } from '../image/xxhash32.ts';
+import { workerExecArgv } from '../core/worker-argv.ts';
 
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
@@ -236,7 +237,7 @@ async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDe
   let sawFrame = false;
 
   const startWorkers = (): void => {
-    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+    const execArgv = workerExecArgv();
     for (let index = 0; index < threads - 1; index++) {
       const worker = new Worker(workerUrl, { execArgv });
       worker.on('message', (result: BlockResult) => {

@@ -12,7 +12,7 @@ import { resolveBuildIdentity } from './build-identity.ts';
 import { buildDisks, buildRoot, buildSupportFilesystems, stageTrees, writeArtifacts, type Composition, type Work } from './compose.ts';
 import { loadVariant, supportedArchitectures, type Architecture, type VariantDefinition } from './definition.ts';
 import { reservedFeatures, type ImageFeature } from './features.ts';
-import { loadRelease } from './release.ts';
+import { loadRelease, withVersionOverride } from './release.ts';
 import { variantPackages } from './variant-packages.ts';
 
 export interface BuildVariantOptions {
@@ -63,7 +63,7 @@ export async function buildVariant(projectDir: string, name: string, options: Bu
       });
     }
   }
-  const release = await loadRelease(projectDir);
+  const release = withVersionOverride(await loadRelease(projectDir), env);
   const identity = await resolveBuildIdentity(projectDir, env);
   requireHostTools(['rpm', 'mkfs.ext4', 'debugfs', 'resize2fs', 'lz4', ...(definition.features['erofs-root-partition'] ? ['mkfs.erofs'] : []), ...(definition.imageFormat === 'raw' ? [] : ['qemu-img'])]);
 

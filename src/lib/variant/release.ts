@@ -1,5 +1,6 @@
 // Release.toml at the project root: the OS version every image carries, and its migrations.
 import { join } from 'node:path';
+import { BrlError, ExitCode } from '../core/errors.ts';
 import { loadToml, readString, readStringArray, readTable, rejectUnknownKeys, tomlKeyError } from '../core/toml.ts';
 
 export interface MigrationStep {
@@ -36,4 +37,18 @@ export async function loadRelease(projectDir: string): Promise<ReleaseInfo> {
     };
   });
   return { path, version, migrations };
+}
+
+/**
+ * Bottlerocket's build takes the image version from `BUILDSYS_VERSION_IMAGE` (its Makefile sets it
+ * from Release.toml); set, it overrides Release.toml's version for this build, e.g. to build the
+ * next version of an image for an update test without editing the file.
+ */
+export function withVersionOverride(release: ReleaseInfo, env: NodeJS.ProcessEnv): ReleaseInfo {
+  const version = env.BUILDSYS_VERSION_IMAGE;
+  if (version === undefined || version === '') return release;
+  if (!semver.test(version)) {
+    throw new BrlError(`BUILDSYS_VERSION_IMAGE="${version}" must be MAJOR.MINOR.PATCH`, { exitCode: ExitCode.usage, code: 'BAD_ENVIRONMENT' });
+  }
+  return { ...release, version };
 }

@@ -1,5 +1,6 @@
 // QEMU's command line for a brl VM, as a pure function of the plan, so every choice is testable
 // without starting QEMU.
+import { fileURLToPath } from 'node:url';
 import { API_BRIDGE_PORT } from '../host/api-bridge/protocol.ts';
 import type { Accelerator } from './accel.ts';
 import type { FirmwareFiles } from './firmware.ts';
@@ -12,6 +13,8 @@ export interface Forward {
 
 /** Where forwarded host services appear inside the guest (QEMU user networking's 10.0.2.0/24). */
 export const GUEST_FORWARD_ADDRESS = '10.0.2.100';
+/** The per-connection relay QEMU runs for each forward (the .ts source under the tests). */
+export const forwardRelayPath = fileURLToPath(new URL(`./forward-relay${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 /** fw_cfg file that early-boot-config reads as one more user-data source. */
 export const USER_DATA_FW_CFG = 'opt/org.brl/user-data';
 
@@ -56,8 +59,10 @@ export function qemuArgs(plan: QemuPlan): string[] {
   else args.push('-chardev', `file,id=console,path=${plan.console.path}`);
   args.push('-serial', 'chardev:console');
   if (plan.userData !== undefined) args.push('-fw_cfg', `name=${USER_DATA_FW_CFG},file=${plan.userData}`);
-  // restrict=on: no route out, no host services but the forwards named here.
-  const forwards = plan.forwards.map((forward) => `,guestfwd=tcp:${GUEST_FORWARD_ADDRESS}:${forward.guestPort}-tcp:127.0.0.1:${forward.hostPort}`);
+  // restrict=on: no route out, no host services but the forwards named here. Each guest connection
+  // gets its own relay process to 127.0.0.1 (QEMU option values double their commas).
+  const relay = (port: number) => `${process.execPath} ${forwardRelayPath} ${port}`.replaceAll(',', ',,');
+  const forwards = plan.forwards.map((forward) => `,guestfwd=tcp:${GUEST_FORWARD_ADDRESS}:${forward.guestPort}-cmd:${relay(forward.hostPort)}`);
   args.push('-netdev', `user,id=net0,restrict=on${forwards.join('')}`, '-device', 'virtio-net-pci,netdev=net0');
   if (plan.bridgeChannel !== undefined) {
     args.push(

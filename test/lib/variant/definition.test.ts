@@ -6,7 +6,7 @@ import { BrlError, ExitCode } from '../../../src/lib/core/errors.ts';
 import { loadVariant, parseVariantManifest } from '../../../src/lib/variant/definition.ts';
 import { parseToml } from '../../../src/lib/core/toml.ts';
 import { parseVariantName } from '../../../src/lib/variant/name.ts';
-import { loadRelease } from '../../../src/lib/variant/release.ts';
+import { loadRelease, withVersionOverride } from '../../../src/lib/variant/release.ts';
 
 const parse = (name: string, text: string, warnings: string[] = []) =>
   parseVariantManifest(parseToml(`variants/${name}/variant.toml`, text), name, `variants/${name}`, warnings);
@@ -128,4 +128,11 @@ test('Release.toml gives the version and the migrations between versions', async
   });
   writeFileSync(join(dir, 'Release.toml'), 'version = "1.26"\n');
   await t.throwsAsync(loadRelease(dir), { message: /version: "1\.26" must be MAJOR\.MINOR\.PATCH/ });
+});
+
+test('BUILDSYS_VERSION_IMAGE overrides Release.toml\'s version for one build, and must be MAJOR.MINOR.PATCH', (t) => {
+  const release = { path: 'Release.toml', version: '0.1.0', migrations: [] };
+  t.is(withVersionOverride(release, {}).version, '0.1.0');
+  t.is(withVersionOverride(release, { BUILDSYS_VERSION_IMAGE: '0.1.1' }).version, '0.1.1');
+  t.throws(() => withVersionOverride(release, { BUILDSYS_VERSION_IMAGE: 'v1' }), { message: 'BUILDSYS_VERSION_IMAGE="v1" must be MAJOR.MINOR.PATCH' });
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { chooseAccelerator } from '../../../src/lib/vm/accel.ts';
 import { kernelArch } from '../../../src/lib/vm/image.ts';
 import { API_BRIDGE_PORT } from '../../../src/lib/host/api-bridge/protocol.ts';
-import { parseForward, qemuArgs, USER_DATA_FW_CFG, type QemuPlan } from '../../../src/lib/vm/qemu-args.ts';
+import { forwardRelayPath, parseForward, qemuArgs, USER_DATA_FW_CFG, type QemuPlan } from '../../../src/lib/vm/qemu-args.ts';
 
 const plan: QemuPlan = {
   name: 'dev',
@@ -25,7 +25,7 @@ test('the network is user mode with restrict=on, and forwards only reach 127.0.0
   t.deepEqual(option(none, '-netdev'), ['user,id=net0,restrict=on']);
   const forwarded = qemuArgs({ ...plan, forwards: [{ guestPort: 8080, hostPort: 8080 }, { guestPort: 5000, hostPort: 41234 }] });
   t.deepEqual(option(forwarded, '-netdev'), [
-    'user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:8080,guestfwd=tcp:10.0.2.100:5000-tcp:127.0.0.1:41234',
+    `user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:8080-cmd:${process.execPath} ${forwardRelayPath} 8080,guestfwd=tcp:10.0.2.100:5000-cmd:${process.execPath} ${forwardRelayPath} 41234`,
   ]);
   t.false(forwarded.some((arg) => arg.includes('hostfwd')), 'nothing on the host reaches into the guest');
 });

@@ -9,11 +9,15 @@ interface Status {
   most_recent_command: { cmd_type: string; cmd_status: string; timestamp: string; exit_status: number; stderr: string } | null;
 }
 
+// Upstream waits 10 s for a refresh and 5 s to (de)activate. Each action starts an updog process
+// that checks the repository's signed metadata; on a slow host (a small instance, a VM under
+// software emulation) that alone takes longer, so brl waits up to a minute: the poll interval, not
+// the limit, is what a fast host notices.
 const ACTIONS: Record<UpdateAction, { path: string; intervalMs: number; tries: number }> = {
-  refresh: { path: '/actions/refresh-updates', intervalMs: 100, tries: 100 },
+  refresh: { path: '/actions/refresh-updates', intervalMs: 100, tries: 600 },
   prepare: { path: '/actions/prepare-update', intervalMs: 500, tries: 1200 },
-  activate: { path: '/actions/activate-update', intervalMs: 100, tries: 50 },
-  deactivate: { path: '/actions/deactivate-update', intervalMs: 100, tries: 50 },
+  activate: { path: '/actions/activate-update', intervalMs: 100, tries: 600 },
+  deactivate: { path: '/actions/deactivate-update', intervalMs: 100, tries: 600 },
 };
 
 const MAX_OTHER_FAILURES = 5;
