@@ -228,6 +228,19 @@ test('the on-disk datastore holds one JSON file per key with percent-encoded seg
   t.is(await readFile(join(live, 'settings/ntp.affected-services'), 'utf8'), '["ntp"]');
 });
 
+test('POST /actions/rollback-to-inactive (brl) runs signpost inside the root; a refusal is a 500 with its stderr', async (t) => {
+  const { root, call } = await startServer(t);
+  await mkdir(join(root, 'usr/bin'), { recursive: true });
+  await writeFile(join(root, 'usr/bin/signpost'), `#!/bin/sh\necho "$*" > "${root}/signpost.args"\n`);
+  await chmod(join(root, 'usr/bin/signpost'), 0o755);
+  t.is((await call('POST', '/actions/rollback-to-inactive')).status, 204);
+  t.is(await readFile(join(root, 'signpost.args'), 'utf8'), 'rollback-to-inactive\n');
+  await writeFile(join(root, 'usr/bin/signpost'), '#!/bin/sh\necho "set B cannot boot" >&2\nexit 1\n');
+  const refused = await call('POST', '/actions/rollback-to-inactive');
+  t.is(refused.status, 500);
+  t.is(refused.body, 'Failed to roll back, exit code: 1, stderr: set B cannot boot\n');
+});
+
 test('requests without a running server fail with a clear connection error', async (t) => {
   const error = await t.throwsAsync(apiRequest('/tmp/brl-no-such-socket.sock', 'GET', '/'));
   t.regex(error.message, /Failed to connect to the API socket/);

@@ -30,6 +30,8 @@ export interface RouteContext {
   root: string;
   os: () => Promise<OsInfo>;
   rebootCommand: readonly string[];
+  /** brl's `/actions/rollback-to-inactive`: `signpost rollback-to-inactive` on the booted disk. */
+  rollbackCommand: readonly string[];
 }
 
 export interface RouteRequest {
@@ -125,6 +127,20 @@ function namedSection(store: Datastore, section: 'services' | 'configuration-fil
   const prefix = optionalInput(query, 'prefix');
   if (prefix === undefined) return all;
   return filteredSection(store, section, prefix.startsWith(`${section}.`) ? prefix : `${section}.${prefix}`);
+}
+
+/** A route that runs a host program; its failure is a 500 in upstream's words. */
+function hostCommandAction(command: (context: RouteContext) => readonly string[], failure: string): Route {
+  return {
+    handler: async (context) => {
+      const outcome = await runHostCommand(command(context), { root: context.root });
+      if (outcome.status !== 'ok') {
+        const code = outcome.exitCode ?? outcome.signal ?? 'none';
+        throw new HttpError(500, `${failure}, exit code: ${code}, stderr: ${outcome.stderr || outcome.note || ''}`);
+      }
+      return NO_CONTENT;
+    },
+  };
 }
 
 function updateAction(command: UpdateCommand): Route {
@@ -309,18 +325,10 @@ export const ROUTES: Readonly<Record<string, Partial<Record<Method, Route>>>> = 
       handler: async ({ store }, { query }) => ok(namedSection(store, 'configuration-files', query)),
     },
   },
-  '/actions/reboot': {
-    POST: {
-      handler: async (context) => {
-        const outcome = await runHostCommand(context.rebootCommand, { root: context.root });
-        if (outcome.status !== 'ok') {
-          const code = outcome.exitCode ?? outcome.signal ?? 'none';
-          throw new HttpError(500, `Failed to reboot, exit code: ${code}, stderr: ${outcome.stderr || outcome.note || ''}`);
-        }
-        return NO_CONTENT;
-      },
-    },
-  },
+  '/actions/reboot': { POST: hostCommandAction((context) => context.rebootCommand, 'Failed to reboot') },
+  // brl: upstream runs `signpost rollback-to-inactive` from the admin container; until host
+  // containers exist, the API offers it (the next boot is the other set, if it can still boot).
+  '/actions/rollback-to-inactive': { POST: hostCommandAction((context) => context.rollbackCommand, 'Failed to roll back') },
   '/actions/refresh-updates': { POST: updateAction('refresh') },
   '/actions/prepare-update': { POST: updateAction('prepare') },
   '/actions/activate-update': { POST: updateAction('activate') },

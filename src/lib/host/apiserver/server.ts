@@ -26,6 +26,7 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   updogCommand?: readonly string[];
   rebootCommand?: readonly string[];
+  rollbackCommand?: readonly string[];
   /** Log lines (requests failing with 5xx); stderr by default. */
   log?: (line: string) => void;
 }
@@ -92,6 +93,7 @@ export class ApiServer {
       // neither D-Bus nor logind, so there is nothing to inhibit and systemctl reaches PID 1 over
       // its private socket.
       rebootCommand: options.rebootCommand ?? ['/bin/systemctl', 'reboot', '--check-inhibitors=no'],
+      rollbackCommand: options.rollbackCommand ?? ['/usr/bin/signpost', 'rollback-to-inactive'],
     };
     const socketPath = options.socketPath ?? paths.socket;
     const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
