@@ -11,6 +11,12 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   /** Longest wait for the next byte; there is no total timeout. */
   idleTimeoutMs: number;
+  /**
+   * Lowest average rate (bytes per second) over any `lowSpeedTimeMs` of a body, curl's
+   * --speed-limit/--speed-time: a server dripping a byte now and then never trips the idle timeout.
+   */
+  lowSpeedLimit: number;
+  lowSpeedTimeMs: number;
   /** Consecutive attempts that receive no byte before giving up. */
   attemptsWithoutProgress: number;
   initialBackoffMs: number;
@@ -26,6 +32,8 @@ export const defaultTransportOptions: TransportOptions = {
   query: () => ({}),
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
+  lowSpeedLimit: 1024,
+  lowSpeedTimeMs: 30_000,
   attemptsWithoutProgress: 4,
   initialBackoffMs: 100,
   maxBackoffMs: 1000,
@@ -142,8 +150,24 @@ export async function* streamBody(url: string, options: TransportOptions, stream
         skip = received;
         if (received > 0) options.log('debug', `${url}: server ignored Range, skipping ${received} bytes already received`);
       }
+      let windowStart = Date.now();
+      let windowBytes = 0;
       for await (const piece of response as AsyncIterable<Buffer>) {
         let chunk = piece;
+        windowBytes += piece.length;
+        const elapsed = Date.now() - windowStart;
+        if (elapsed >= options.lowSpeedTimeMs) {
+          const rate = (windowBytes * 1000) / elapsed;
+          if (rate < options.lowSpeedLimit) {
+            throw new BrlError(`${url}: the server sent ${windowBytes} bytes in ${(elapsed / 1000).toFixed(0)} s, below the ${options.lowSpeedLimit} bytes/s updog waits for; giving up`, {
+              hint: 'the update server or the network to it is stalling; the next check or update starts again',
+              exitCode: ExitCode.network,
+              code: 'DOWNLOAD_TOO_SLOW',
+            });
+          }
+          windowStart = Date.now();
+          windowBytes = 0;
+        }
         if (skip > 0) {
           const dropped = Math.min(skip, chunk.length);
           skip -= dropped;

@@ -78,3 +78,39 @@ test('a prefix read asks for a range and stops there, even when the server sends
   t.true((await getPrefix(whole, options(), 15)).equals(body.subarray(0, 15)));
   t.true((await getPrefix(server.serve('/short', Buffer.from('tiny')), options(), 15)).equals(Buffer.from('tiny')));
 });
+
+test('a server that drips bytes (never idle long enough to time out) is given up below the minimum rate, saying so', async (t) => {
+  const server = createServer((_request: IncomingMessage, response: ServerResponse) => {
+    response.writeHead(200, { 'content-length': String(1024 * 1024) });
+    const drip = setInterval(() => response.write('x'), 50);
+    response.on('close', () => clearInterval(drip));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/targets/root.ext4.lz4`;
+  const started = Date.now();
+  const error = await t.throwsAsync(collect(streamBody(url, options({ lowSpeedLimit: 100, lowSpeedTimeMs: 600 }), { expectedLength: 1024 * 1024 })), { instanceOf: BrlError });
+  t.is(error?.code, 'DOWNLOAD_TOO_SLOW');
+  t.regex(error?.message ?? '', /root\.ext4\.lz4: the server sent \d+ bytes in \d+ s, below the 100 bytes\/s updog waits for; giving up/);
+  t.true(Date.now() - started < 3000, 'given up after the window, not at the idle timeout or never');
+});
+
+test('a slow but steady server is not cut off', async (t) => {
+  const body = Buffer.alloc(3000, 7);
+  const server = createServer((_request: IncomingMessage, response: ServerResponse) => {
+    response.writeHead(200, { 'content-length': String(body.length) });
+    let sent = 0;
+    const tick = setInterval(() => {
+      response.write(body.subarray(sent, sent + 150));
+      sent += 150;
+      if (sent >= body.length) {
+        clearInterval(tick);
+        response.end();
+      }
+    }, 50);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+  t.deepEqual(await collect(streamBody(url, options({ lowSpeedLimit: 1000, lowSpeedTimeMs: 400 }), { expectedLength: body.length })), body);
+});
