@@ -1,7 +1,8 @@
 // Bottlerocket's update promise on a running host, driven only through its API as an operator
 // would: a host of dev 0.1.0 finds 0.1.1 in a signed repository served on the test machine's
-// 127.0.0.1 (forwarded into the guest, which reaches nothing else), writes it into bank B, reboots
-// into it, marks it good, and stays on it across another reboot.
+// 127.0.0.1 (forwarded into the guest, which reaches nothing else), writes it into bank B, stays on A
+// when the update is cancelled, reboots into B when activated, marks it good and stays on it across
+// another reboot, and goes back to A when rolled back.
 import test from 'ava';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ async function ok(args: string[], env: NodeJS.ProcessEnv = process.env): Promise
   return result.stdout;
 }
 
-test('A→B through the API: check finds 0.1.1, apply writes bank B, the reboot comes up on B, which marks itself good and stays', async (t) => {
+test('A→B through the API: check finds 0.1.1, apply writes bank B; cancelled it stays on A; activated the reboot comes up on B, which marks itself good and stays; rolled back it boots A', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'brl-vm-update-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const roles = join(dir, 'root.json');
@@ -63,16 +64,36 @@ test('A→B through the API: check finds 0.1.1, apply writes bank B, the reboot 
   await vm.apiclient('update', 'apply');
   t.log(`apply (download and write of bank B under TCG): ${((Date.now() - started) / 1000).toFixed(0)} s`);
   t.true(requests.some((path) => /root\.ext4\.lz4/.test(path)), requests.join('\n'));
-  const staged = JSON.parse((await vm.api('GET', '/updates/status')).body) as { update_state: string };
-  t.is(staged.update_state, 'Ready');
+  const status = async (): Promise<{ update_state: string }> => JSON.parse((await vm.api('GET', '/updates/status')).body) as { update_state: string };
+  t.is((await status()).update_state, 'Ready');
 
-  await vm.apiclient('reboot');
-  await vm.waitForConsole(/verity-init: verified root mounted read-only/, 2, 300);
-  await vm.waitForApi(300);
+  // Cancelled before the reboot: the host stays on A.
+  await vm.apiclient('update', 'cancel');
+  t.is((await status()).update_state, 'Staged');
+  let boots = 1;
+  const reboot = async (): Promise<void> => {
+    await vm.apiclient('reboot');
+    boots += 1;
+    await vm.waitForConsole(/verity-init: verified root mounted read-only/, boots, 300);
+    await vm.waitForApi(300);
+  };
+  await reboot();
+  t.is(await os(), '0.1.0');
+
+  // Applied again, the reboot comes up on B; mark-successful-boot ran before the bridge came up,
+  // so another reboot stays on B.
+  // The update status lives in /run, as upstream's: a new boot starts with a check.
+  t.is((await vm.api('GET', '/updates/status')).status, 404);
+  t.is((JSON.parse((await vm.apiclient('update', 'check')).stdout) as { update_state: string }).update_state, 'Available');
+  await vm.apiclient('update', 'apply');
+  t.is((await status()).update_state, 'Ready');
+  await reboot();
   t.is(await os(), '0.1.1');
-  // mark-successful-boot ran before the bridge came up; a second reboot stays on B.
-  await vm.apiclient('reboot');
-  await vm.waitForConsole(/verity-init: verified root mounted read-only/, 3, 300);
-  await vm.waitForApi(300);
+  await reboot();
   t.is(await os(), '0.1.1');
+
+  // brl's rollback action (upstream runs signpost from the admin container): back to A.
+  t.is((await vm.api('POST', '/actions/rollback-to-inactive')).status, 204);
+  await reboot();
+  t.is(await os(), '0.1.0');
 });
