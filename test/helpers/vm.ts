@@ -35,14 +35,16 @@ export interface BootOptions {
   userData?: string;
   /** `--forward GUEST[:HOST]` rules: the guest reaches 127.0.0.1:HOST as 10.0.2.100:GUEST. */
   forwards?: string[];
+  /** Boot again from a VM's state directory with its disks as the last run left them (`--persist`). */
+  resume?: string;
 }
 
 export async function bootVm(t: ExecutionContext, options: BootOptions): Promise<BootedVm> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'brl-vm-'));
-  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const stateDir = options.resume ?? mkdtempSync(join(tmpdir(), 'brl-vm-'));
+  if (options.resume === undefined) t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const args = [
     'vm', 'run', '--image', options.image, '--firmware', options.firmware ?? 'uefi', '--accel', 'tcg',
-    '--state-dir', stateDir, '--wait-ready', '--timeout', '420', '--json',
+    '--state-dir', stateDir, '--persist', '--wait-ready', '--timeout', '420', '--json',
     ...(options.userData === undefined ? [] : ['--user-data', options.userData]),
     ...(options.forwards ?? []).flatMap((forward) => ['--forward', forward]),
   ];

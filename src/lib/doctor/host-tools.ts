@@ -60,6 +60,7 @@ export const hostTools: readonly HostTool[] = [
   { command: 'setpriv', debianPackage: 'util-linux', purpose: 'runs brl without root\'s privileges in permission tests', use: 'test' },
   { command: 'cpio', debianPackage: 'cpio', purpose: 'test oracle for initramfs archives', use: 'test' },
   { command: 'fsck.fat', debianPackage: 'dosfstools', purpose: 'test oracle for the EFI system partition', use: 'test' },
+  { command: 'qemu-io', debianPackage: 'qemu-utils', purpose: 'test: damages a stopped VM\'s disk to prove the boot falls back', use: 'vm' },
   { command: 'journalctl', debianPackage: 'systemd', purpose: 'test oracle: reads a booted guest\'s journal from its data disk', use: 'vm' },
   { command: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', purpose: 'boots x86_64 images (brl vm run)', use: 'vm' },
   { command: 'OVMF firmware', file: '/usr/share/OVMF/OVMF_CODE_4M.fd', debianPackage: 'ovmf', purpose: 'UEFI firmware for x86_64 VMs', use: 'vm' },
