@@ -62,7 +62,8 @@ export async function bootVm(t: ExecutionContext, options: BootOptions): Promise
   const stop = async (): Promise<void> => {
     if (!alive()) return;
     process.kill(started.pid, 'SIGTERM');
-    for (let i = 0; i < 150 && alive(); i++) await sleep(100);
+    // The supervisor gives QEMU 30 s to write its disks back before it kills it.
+    for (let i = 0; i < 600 && alive(); i++) await sleep(100);
     if (alive()) process.kill(started.pid, 'SIGKILL');
   };
   t.teardown(stop);

@@ -64,9 +64,12 @@ export async function superviseVm(spec: VmSpec): Promise<VmEnd> {
   await writeFile(pidFile, String(process.pid));
   const bridge = spec.bridgeChannel !== undefined && spec.apiSocket !== undefined ? await serveBridge(spec.bridgeChannel, spec.apiSocket) : undefined;
   const qemu = spawn(spec.qemu, spec.args, { stdio: spec.onTerminal ? 'inherit' : ['ignore', 'inherit', 'inherit'] });
+  // On SIGTERM QEMU stops the guest and writes back its qcow2 metadata; a SIGKILL before that ends
+  // loses the overlay's newest clusters (a --persist disk, a journal read after the run), and on a
+  // loaded host it can take more than a few seconds.
   const stop = () => {
     qemu.kill('SIGTERM');
-    setTimeout(() => qemu.kill('SIGKILL'), 5000).unref();
+    setTimeout(() => qemu.kill('SIGKILL'), 30_000).unref();
   };
   let timedOut = false;
   const timer = spec.timeoutSeconds === undefined ? undefined : setTimeout(() => {
