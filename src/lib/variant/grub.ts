@@ -35,6 +35,7 @@ export function renderGrubConfig(input: GrubConfigInput): string {
   const initrds = [...(parts.initramfs ? ['($root)/initrd.img'] : []), ...(parts.bootconfig ? ['($private)/bootconfig.data'] : [])];
   return [
     'set default="0"',
+    'set fallback="1"',
     'set timeout="0"',
     `set dm_verity_root="${renderVerityTable(input.dmVerityTable)}"`,
     '',
@@ -42,6 +43,14 @@ export function renderGrubConfig(input: GrubConfigInput): string {
     `   linux ($root)/vmlinuz ${kernelCommandLine(input.kernelParameters, parts.bootconfig)}`,
     ...(initrds.length > 0 ? [`   initrd ${initrds.join(' ')}`] : []),
     '   boot',
+    '}',
+    '',
+    // Without a fallback entry, a kernel GRUB cannot load leaves it waiting at its menu for a key,
+    // forever. Rebooting instead lets gptprio, which has spent this bank's try, pick the other bank.
+    'menuentry "Reboot: this bank did not boot" --unrestricted {',
+    '   echo "brl: this bank\'s kernel did not boot; rebooting in 10 s"',
+    '   sleep 10',
+    '   reboot',
     '}',
     '',
   ].join('\n');

@@ -35,6 +35,7 @@ test('grub.cfg carries the dm-verity table (parsed back to the same model) and t
   const config = renderGrubConfig({ prettyName: 'Bottlerocket OS', versionId: '1.2.3', kernelParameters: ['console=tty0', 'quiet'], dmVerityTable: table });
   t.is(config, [
     'set default="0"',
+    'set fallback="1"',
     'set timeout="0"',
     `set dm_verity_root="root,,,ro,0 8000 verity 1 PARTUUID=$boot_uuid/PARTNROFF=1 PARTUUID=$boot_uuid/PARTNROFF=2 4096 4096 1000 1 sha256 ${'ab'.repeat(32)} ${'cd'.repeat(32)} 2 restart_on_corruption ignore_zero_blocks"`,
     '',
@@ -42,6 +43,12 @@ test('grub.cfg carries the dm-verity table (parsed back to the same model) and t
     '   linux ($root)/vmlinuz console=tty0 quiet bootconfig root=/dev/dm-0 rootwait ro raid=noautodetect random.trust_cpu=on selinux=1 enforcing=1 dm-mod.create="$dm_verity_root" -- systemd.log_target=journal-or-kmsg systemd.log_color=0 systemd.show_status=true',
     '   initrd ($private)/bootconfig.data',
     '   boot',
+    '}',
+    '',
+    'menuentry "Reboot: this bank did not boot" --unrestricted {',
+    '   echo "brl: this bank\'s kernel did not boot; rebooting in 10 s"',
+    '   sleep 10',
+    '   reboot',
     '}',
     '',
   ].join('\n'));
