@@ -5,69 +5,28 @@
 // try, and the host comes up on A — where a new update can still be applied.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveDirectory, type RunningServer } from '../../src/lib/repo/serve.ts';
 import type { VariantBuildResult } from '../../src/lib/variant/build.ts';
 import { buildManifestName, type BuildManifest } from '../../src/lib/variant/build-manifest.ts';
-import { brl, repoDir } from '../helpers/cli.ts';
 import { devBuilder, osDiskOf } from '../helpers/dev-image.ts';
+import { makeUpdateRelease, type UpdateRelease } from '../helpers/update-release.ts';
 import { bootVm } from '../helpers/vm.ts';
 
 const buildA = devBuilder('vmfallbacka');
 const buildB = devBuilder('vmfallbackb');
-const GUEST_PORT = 8080;
 
-async function ok(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const result = await brl(args, { cwd: repoDir, env });
-  if (result.exitCode !== 0) throw new Error(`brl ${args.join(' ')} failed (${result.exitCode}): ${result.stdout}${result.stderr}`);
-  return result.stdout;
-}
-
-interface Release {
-  a: VariantBuildResult;
-  b: VariantBuildResult;
-  userData: string;
-  port: string;
-}
-
-let release: Promise<Release> | undefined;
+let release: Promise<UpdateRelease> | undefined;
 const work = mkdtempSync(join(tmpdir(), 'brl-vm-fallback-'));
-let server: RunningServer | undefined;
 test.after.always(async () => {
-  await server?.close();
+  await (await release?.catch(() => undefined))?.server.close();
   rmSync(work, { recursive: true, force: true });
 });
 
 /** A (0.1.0) and B (0.1.1) built, B in a signed repository served on 127.0.0.1: once per file. */
-function setUp(): Promise<Release> {
-  release ??= (async () => {
-    const roles = join(work, 'root.json');
-    const key = join(work, 'root.pem');
-    await ok(['repo', 'root', 'init', roles]);
-    await ok(['repo', 'root', 'gen-key', roles, key, '--type', 'ed25519']);
-    for (const role of ['root', 'snapshot', 'targets', 'timestamp']) await ok(['repo', 'root', 'set-threshold', roles, role, '1']);
-    await ok(['repo', 'root', 'expire', roles, 'in 52 weeks']);
-    await ok(['repo', 'root', 'sign', roles, '--key', key]);
-    const a = await buildA({ PUBLISH_REPO_ROOT_JSON: roles });
-    const b = await buildB({ PUBLISH_REPO_ROOT_JSON: roles, BUILDSYS_VERSION_IMAGE: '0.1.1' });
-    const releaseDir = join(work, 'release');
-    mkdirSync(releaseDir);
-    writeFileSync(join(releaseDir, 'Release.toml'), 'version = "0.1.1"\n\n[migrations]\n"(0.1.0, 0.1.1)" = []\n');
-    const repo = join(work, 'repo');
-    await ok(['repo', 'build', '--variant', 'dev', '--arch', 'x86_64', '--key', key, '--root-role-path', roles, '--outdir', repo, '--images-dir', b.outputDir], { ...process.env, BRL_PROJECT_DIR: releaseDir });
-    server = await serveDirectory(repo);
-    const userData = join(work, 'user-data.toml');
-    writeFileSync(userData, [
-      '[settings.updates]',
-      `metadata-base-url = "http://10.0.2.100:${GUEST_PORT}/dev/x86_64/"`,
-      `targets-base-url = "http://10.0.2.100:${GUEST_PORT}/targets/"`,
-      'ignore-waves = true',
-      '',
-    ].join('\n'));
-    return { a, b, userData, port: new URL(server.url).port };
-  })();
+function setUp(): Promise<UpdateRelease> {
+  release ??= makeUpdateRelease(work, buildA, buildB);
   return release;
 }
 
@@ -84,9 +43,9 @@ const mounts = (text: string): number => (text.match(/verity-init: verified root
  * Stages B through the API, stops the VM, lets `damage` write into its disk, starts it again and
  * checks the host came up on A; then updates it to B once more. Returns the second run's console.
  */
-async function fallsBack(t: ExecutionContext, damage: (setup: Release, osDisk: string) => void): Promise<string> {
+async function fallsBack(t: ExecutionContext, damage: (setup: UpdateRelease, osDisk: string) => void): Promise<string> {
   const setup = await setUp();
-  const boot = (resume?: string) => bootVm(t, { image: osDiskOf(setup.a), userData: setup.userData, forwards: [`${GUEST_PORT}:${setup.port}`], ...(resume ? { resume } : {}) });
+  const boot = (resume?: string) => bootVm(t, { image: osDiskOf(setup.a), userData: setup.userData, forwards: [setup.forward], ...(resume ? { resume } : {}) });
   const first = await boot();
   await first.apiclient('update', 'apply', '--check');
   t.is((JSON.parse((await first.api('GET', '/updates/status')).body) as { update_state: string }).update_state, 'Ready');

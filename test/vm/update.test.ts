@@ -4,56 +4,22 @@
 // when the update is cancelled, reboots into B when activated, marks it good and stays on it across
 // another reboot, and goes back to A when rolled back.
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveDirectory } from '../../src/lib/repo/serve.ts';
-import { brl, repoDir } from '../helpers/cli.ts';
 import { devBuilder, osDiskOf } from '../helpers/dev-image.ts';
+import { makeUpdateRelease } from '../helpers/update-release.ts';
 import { bootVm } from '../helpers/vm.ts';
 
 const buildA = devBuilder('vmupdatea');
 const buildB = devBuilder('vmupdateb');
-const GUEST_PORT = 8080;
-
-async function ok(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const result = await brl(args, { cwd: repoDir, env });
-  if (result.exitCode !== 0) throw new Error(`brl ${args.join(' ')} failed (${result.exitCode}): ${result.stdout}${result.stderr}`);
-  return result.stdout;
-}
 
 test('A→B through the API: check finds 0.1.1, apply writes bank B; cancelled it stays on A; activated the reboot comes up on B, which marks itself good and stays; rolled back it boots A', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'brl-vm-update-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const roles = join(dir, 'root.json');
-  const key = join(dir, 'root.pem');
-  await ok(['repo', 'root', 'init', roles]);
-  await ok(['repo', 'root', 'gen-key', roles, key, '--type', 'ed25519']);
-  for (const role of ['root', 'snapshot', 'targets', 'timestamp']) await ok(['repo', 'root', 'set-threshold', roles, role, '1']);
-  await ok(['repo', 'root', 'expire', roles, 'in 52 weeks']);
-  await ok(['repo', 'root', 'sign', roles, '--key', key]);
-  const a = await buildA({ PUBLISH_REPO_ROOT_JSON: roles });
-  const b = await buildB({ PUBLISH_REPO_ROOT_JSON: roles, BUILDSYS_VERSION_IMAGE: '0.1.1' });
-  // The release of B: its version and the migration path from A (none to run), as its Release.toml says.
-  const release = join(dir, 'release');
-  mkdirSync(release);
-  writeFileSync(join(release, 'Release.toml'), 'version = "0.1.1"\n\n[migrations]\n"(0.1.0, 0.1.1)" = []\n');
-  const repo = join(dir, 'repo');
-  await ok(['repo', 'build', '--variant', 'dev', '--arch', 'x86_64', '--key', key, '--root-role-path', roles, '--outdir', repo, '--images-dir', b.outputDir], { ...process.env, BRL_PROJECT_DIR: release });
-  const requests: string[] = [];
-  const server = await serveDirectory(repo, { onRequest: (line) => requests.push(line.path) });
+  const { a, server, forward, userData, requests } = await makeUpdateRelease(dir, buildA, buildB);
   t.teardown(() => server.close());
-  const hostPort = new URL(server.url).port;
-
-  const userData = join(dir, 'user-data.toml');
-  writeFileSync(userData, [
-    '[settings.updates]',
-    `metadata-base-url = "http://10.0.2.100:${GUEST_PORT}/dev/x86_64/"`,
-    `targets-base-url = "http://10.0.2.100:${GUEST_PORT}/targets/"`,
-    'ignore-waves = true',
-    '',
-  ].join('\n'));
-  const vm = await bootVm(t, { image: osDiskOf(a), userData, forwards: [`${GUEST_PORT}:${hostPort}`] });
+  const vm = await bootVm(t, { image: osDiskOf(a), userData, forwards: [forward] });
   const os = async (): Promise<string> => (JSON.parse((await vm.api('GET', '/os')).body) as { version_id: string }).version_id;
   t.is(await os(), '0.1.0');
 
