@@ -44,8 +44,10 @@ const port = Duplex.from({
   writable: createWriteStream('', { fd, autoClose: false }),
 });
 const bridge = startGuestBridge(values['socket-path'], port);
+// process.exit() would wait forever for the thread-pool read that is blocked on the port (libuv joins
+// its threads at exit): once drained, end the way SIGTERM does by default, which systemd counts as clean.
 process.once('SIGTERM', () => {
-  void bridge.drain(5000).then(() => process.exit(0));
+  void bridge.drain(5000).then(() => process.kill(process.pid, 'SIGTERM'));
 });
 await bridge.closed;
 process.stderr.write('api-bridge: the port closed\n');

@@ -63,6 +63,9 @@ try {
     ...(values.updog === undefined ? {} : { updogCommand: values.updog.split(' ') }),
   });
   process.stderr.write(`apiserver listening on ${server.socketPath}\n`);
+  // Ready first, then load the renderer (Handlebars) while the next boot unit's process starts:
+  // settings-applier's first render finds it loaded.
+  setImmediate(() => void import('../lib/host/render/template.ts'));
   await serveUntilSignal(server);
 } catch (error) {
   if (error instanceof DatastoreIntegrityError || error instanceof SocketInUseError) {

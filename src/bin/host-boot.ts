@@ -1,9 +1,7 @@
 // host-boot: the host's boot sequence (`brl host boot` without oclif), then serves the API until
 // SIGTERM/SIGINT; or, as systemd runs it, one step per unit (`host-boot storewolf`).
 import { parseArgs } from 'node:util';
-import { bootHost } from '../lib/host/boot/boot.ts';
 import { bootSteps, isBootStep, runBootStep } from '../lib/host/boot/steps.ts';
-import { serveUntilSignal } from '../lib/host/serve.ts';
 
 const USAGE = `Usage: host-boot [STEP] [--root DIR] [--disk PATH] [--user-data FILE|URL] [--socket-path PATH]
                  [--socket-gid GID] [--updog COMMAND] [--exit]
@@ -72,6 +70,8 @@ if (step !== undefined) {
 }
 
 try {
+  // The whole sequence in one process brings the API server: loaded only here, not for one step.
+  const [{ bootHost }, { serveUntilSignal }] = await Promise.all([import('../lib/host/boot/boot.ts'), import('../lib/host/serve.ts')]);
   const { result, server } = await bootHost({
     root: values.root,
     updogCommand: values.updog.split(' '),

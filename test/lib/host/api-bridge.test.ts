@@ -1,11 +1,15 @@
 import test, { type ExecutionContext } from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { apiRequest } from '../../../src/lib/host/apiclient/request.ts';
 import { encodeData, encodeFrame, FrameDecoder, FrameType, MAX_PAYLOAD_BYTES } from '../../../src/lib/host/api-bridge/protocol.ts';
 import { startGuestBridge, startHostBridge } from '../../../src/lib/host/api-bridge/bridge.ts';
+import { repoDir } from '../../helpers/cli.ts';
 import { startServer } from './_root.ts';
 
 /** A connected socket pair standing in for the virtio-serial port (guest) and QEMU's chardev (host). */
@@ -107,4 +111,20 @@ test('drain waits for a bridged request to get its answer (apiclient reboot at s
   await guest.drain(5000);
   t.true(Date.now() - draining >= 150, 'drain waited for the open connection');
   t.is((await answer).status, 204);
+});
+
+test('the api-bridge program ends on SIGTERM while its read of the port is blocked (systemd stops it at shutdown)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-bin-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A FIFO opened read-write blocks a thread-pool read, as the virtio-serial port does in the guest.
+  const port = join(dir, 'port');
+  execFileSync('mkfifo', [port]);
+  const bridge = spawn(process.execPath, [join(repoDir, 'dist/bin/api-bridge.js'), '--port', port, '--socket-path', join(dir, 'api.sock')], { stdio: 'ignore' });
+  t.teardown(() => bridge.kill('SIGKILL'));
+  await sleep(1000);
+  const started = Date.now();
+  bridge.kill('SIGTERM');
+  const [code, signal] = (await once(bridge, 'exit')) as [number | null, NodeJS.Signals | null];
+  t.true(Date.now() - started < 10_000, `ended after ${Date.now() - started} ms`);
+  t.deepEqual({ code, signal }, { code: null, signal: 'SIGTERM' });
 });

@@ -1,5 +1,4 @@
 // The boot sequence in systemd's order: migrator, storewolf, apiserver, early-boot-config, sundog, settings-applier, signpost.
-import { apiRequest, ApiStatusError } from '../apiclient/request.ts';
 import { ApiServer, type ApiServerOptions } from '../apiserver/server.ts';
 import { readOsInfo } from '../os-release.ts';
 import { hostPaths } from '../paths.ts';
@@ -9,7 +8,8 @@ import { runSignpostCommand } from '../../signpost/signpost.ts';
 import { runEarlyBootConfig, type EarlyBootConfigResult } from './early-boot-config.ts';
 import { runGenerators, type GeneratorResult } from './generators.ts';
 import { runMigrator, type MigratorResult } from './migrator.ts';
-import { LAUNCH_TX, runStorewolf, type StorewolfResult } from './storewolf.ts';
+import { commitLaunch } from './commit-launch.ts';
+import { runStorewolf, type StorewolfResult } from './storewolf.ts';
 
 export interface BootOptions extends Omit<ApiServerOptions, 'root'> {
   root: string;
@@ -73,13 +73,4 @@ export async function bootHost(options: BootOptions): Promise<{ result: BootResu
     await server.close();
     throw error;
   }
-}
-
-/** settings-committer: commit the launch transaction; nothing pending (422) is success. */
-export async function commitLaunch(socket: string): Promise<string[]> {
-  const uri = `/tx/commit?tx=${LAUNCH_TX}`;
-  const response = await apiRequest(socket, 'POST', uri);
-  if (response.status === 422) return [];
-  if (response.status !== 200) throw new ApiStatusError('POST', uri, response);
-  return JSON.parse(response.body) as string[];
 }

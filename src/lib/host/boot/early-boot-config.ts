@@ -7,7 +7,7 @@ import { errnoCode, fileError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
 import { apiCall, ApiStatusError } from '../apiclient/request.ts';
 import type { HostPaths } from '../paths.ts';
-import { LAUNCH_TX } from './storewolf.ts';
+import { LAUNCH_TX } from './commit-launch.ts';
 
 export interface ProviderResult {
   name: string;

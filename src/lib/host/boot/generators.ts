@@ -4,7 +4,7 @@ import { apiCall } from '../apiclient/request.ts';
 import { runHostCommand } from '../commands.ts';
 import { parseKey } from '../datastore/key.ts';
 import { isJsonObject, type JsonObject } from '../datastore/tree.ts';
-import { LAUNCH_TX } from './storewolf.ts';
+import { LAUNCH_TX } from './commit-launch.ts';
 
 export interface GeneratorResult {
   key: string;

@@ -1,16 +1,12 @@
 // The boot sequence one step per process, as systemd runs it (one unit per step, host-api.md §1):
 // `host-boot <step>`. bootHost() in boot.ts runs the same steps in one process for development roots.
+// Each step imports only its own modules: the host bundles are split into chunks, so a step's process
+// parses what that step runs (a Node.js start is seconds under emulation, most of it parsing).
 import { apiCall, apiRequest } from '../apiclient/request.ts';
 import { readOsInfo } from '../os-release.ts';
 import { hostPaths } from '../paths.ts';
 import type { ApplyReport } from '../render/apply.ts';
-import { SettingsModel } from '../settings/model.ts';
-import { commitLaunch } from './boot.ts';
-import { runEarlyBootConfig } from './early-boot-config.ts';
-import { runGenerators } from './generators.ts';
-import { runMigrator } from './migrator.ts';
-import { prepareLocal } from './prepare-local.ts';
-import { runStorewolf } from './storewolf.ts';
+import { commitLaunch } from './commit-launch.ts';
 
 export const bootSteps = ['prepare-local', 'migrator', 'storewolf', 'early-boot-config', 'sundog', 'settings-applier'] as const;
 export type BootStep = (typeof bootSteps)[number];
@@ -34,27 +30,33 @@ export async function runBootStep(step: BootStep, options: StepOptions): Promise
   const socket = options.socketPath ?? paths.socket;
   const { log } = options;
   switch (step) {
-    case 'prepare-local':
+    case 'prepare-local': {
+      const { prepareLocal } = await import('./prepare-local.ts');
       await prepareLocal({ log });
       return;
+    }
     case 'migrator': {
+      const { runMigrator } = await import('./migrator.ts');
       const os = await readOsInfo(paths.osRelease);
       const result = await runMigrator(paths, os.version_id);
       log(result.direction === 'none' ? `datastore at ${os.version_id}` : `${result.from} → ${result.to} (${result.applied.length} migrations)`);
       return;
     }
     case 'storewolf': {
+      const [{ runStorewolf }, { SettingsModel }] = await Promise.all([import('./storewolf.ts'), import('../settings/model.ts')]);
       const os = await readOsInfo(paths.osRelease);
       const result = await runStorewolf(paths, os.version_id, await SettingsModel.load(paths.root));
       log(`${result.created ? 'created the datastore; ' : ''}${result.pendingSettings.length} default settings pending`);
       return;
     }
     case 'early-boot-config': {
+      const { runEarlyBootConfig } = await import('./early-boot-config.ts');
       const result = await runEarlyBootConfig(paths, socket, options.userData);
       log(result.ran ? `applied: ${result.providers.filter((provider) => provider.applied).map((provider) => provider.name).join(', ') || 'no user data'}` : 'already ran on an earlier boot');
       return;
     }
     case 'sundog': {
+      const { runGenerators } = await import('./generators.ts');
       const committed = await commitLaunch(socket);
       const generated = await runGenerators(socket, paths.root);
       log(`${committed.length} keys committed; ${generated.filter((generator) => generator.status === 'generated').length} settings generated`);

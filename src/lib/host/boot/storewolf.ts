@@ -8,8 +8,7 @@ import { flatten, isJsonObject } from '../datastore/tree.ts';
 import type { HostPaths } from '../paths.ts';
 import { loadRootDefaults } from '../settings/defaults.ts';
 import type { SettingsModel } from '../settings/model.ts';
-
-export const LAUNCH_TX = 'bottlerocket-launch';
+import { LAUNCH_TX } from './commit-launch.ts';
 
 export interface StorewolfResult {
   created: boolean;

@@ -8,7 +8,6 @@ import { parseKey } from '../datastore/key.ts';
 import type { Datastore } from '../datastore/store.ts';
 import { isJsonObject, type JsonObject } from '../datastore/tree.ts';
 import { PathEscapeError, underRoot } from '../paths.ts';
-import { parseTemplate, renderTemplate } from './template.ts';
 
 export interface PlannedFile {
   name: string;
@@ -174,6 +173,8 @@ async function renderFile(file: PlannedFile, settings: JsonObject, options: Appl
     if (errnoCode(error) === 'ENOENT') throw new Error(`template ${file.templatePath} does not exist in the root`);
     throw error;
   }
+  // Handlebars is most of the API server's code: it loads with the first render, not at startup.
+  const { parseTemplate, renderTemplate } = await import('./template.ts');
   const template = parseTemplate(text, file.templatePath);
   return renderTemplate(template, settings, options.os, file.templatePath);
 }
