@@ -24,3 +24,8 @@ export function brl(args: string[], options: { cwd?: string; env?: NodeJS.Proces
     );
   });
 }
+
+/** oclif wraps error text at the terminal width behind ` › `; undo that to match whole sentences. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*›\s*/g, ' ');
+}

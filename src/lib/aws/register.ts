@@ -71,6 +71,11 @@ export function ec2Architecture(arch: string): 'x86_64' | 'arm64' {
   return arch === 'aarch64' || arch === 'arm64' ? 'arm64' : 'x86_64';
 }
 
+/** Boot mode and ENA support as RegisterImage gets them: the amispec's, else uefi-preferred only for Secure Boot variants, and ENA on. */
+export function bootSettings(amiSpec: AmiSpec, uefiSecureBoot: boolean): { bootMode: AmiSpec['bootMode']; enaSupport: boolean } {
+  return { bootMode: amiSpec.bootMode ?? (uefiSecureBoot ? 'uefi-preferred' : undefined), enaSupport: amiSpec.enaSupport ?? true };
+}
+
 export interface RegisterRequestOptions {
   name: string;
   description: string | undefined;
@@ -95,7 +100,7 @@ export async function registerImageInput(options: RegisterRequestOptions): Promi
       Ebs: { SnapshotId: options.dataSnapshotId, VolumeType: volumeType, VolumeSize: sizes.dataVolumeGiB, DeleteOnTermination: true },
     });
   }
-  const bootMode = amiSpec.bootMode ?? (options.uefiSecureBoot ? 'uefi-preferred' : undefined);
+  const { bootMode, enaSupport } = bootSettings(amiSpec, options.uefiSecureBoot);
   const uefiData = options.uefiSecureBoot && options.uefiDataPath !== undefined ? (await readUserText(options.uefiDataPath, { what: 'UEFI data file' })).trim() : undefined;
   return {
     Name: options.name,
@@ -103,7 +108,7 @@ export async function registerImageInput(options: RegisterRequestOptions): Promi
     Architecture: ec2Architecture(options.arch),
     VirtualizationType: 'hvm',
     RootDeviceName: '/dev/xvda',
-    EnaSupport: amiSpec.enaSupport ?? true,
+    EnaSupport: enaSupport,
     SriovNetSupport: amiSpec.sriovNetSupport ?? 'simple',
     BlockDeviceMappings: blockDeviceMappings,
     ...(bootMode === undefined ? {} : { BootMode: bootMode }),

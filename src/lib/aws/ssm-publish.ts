@@ -26,14 +26,17 @@ export interface SsmResult {
   changes: ParameterChange[];
 }
 
-interface PlannedParameter {
+export interface PlannedParameter {
   region: string;
   name: string;
   value: string;
 }
 
-export async function publishSsmParameters(options: SsmPublishOptions): Promise<SsmResult> {
-  const { clients, amis } = options;
+export type ParameterPlanOptions = Pick<SsmPublishOptions, 'amis' | 'amisPath' | 'regions' | 'variant' | 'arch' | 'imageVersion' | 'templates' | 'prefix'>;
+
+/** Every parameter publish sets: the applicable templates rendered for each region's AMI, regions in the given (else sorted) order. */
+export function planParameters(options: ParameterPlanOptions): PlannedParameter[] {
+  const { amis } = options;
   const regions = options.regions ?? Object.keys(amis).sort();
   const templates = applicableTemplates(options.templates, options.variant, options.arch);
   if (templates.length === 0) {
@@ -49,6 +52,13 @@ export async function publishSsmParameters(options: SsmPublishOptions): Promise<
       planned.push({ region, name, value: render(template.value, context, `${template.source}.value`) });
     }
   }
+  return planned;
+}
+
+export async function publishSsmParameters(options: SsmPublishOptions): Promise<SsmResult> {
+  const { clients, amis } = options;
+  const regions = options.regions ?? Object.keys(amis).sort();
+  const planned = planParameters(options);
 
   // Names under /aws/ are read as official; never point them at an image not everyone can launch.
   if (!options.allowPrivateImages) {

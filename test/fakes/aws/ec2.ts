@@ -47,6 +47,7 @@ const actionParameters: Record<string, RegExp> = Object.fromEntries(
     ],
     DescribeImageAttribute: ['ImageId', 'Attribute'],
     ModifySnapshotAttribute: ['SnapshotId', 'Attribute', 'OperationType', `UserId\\.${n}`, `UserGroup\\.${n}`, `CreateVolumePermission\\.(Add|Remove)\\.${n}\\.(UserId|Group)`],
+    DescribeSnapshotAttribute: ['SnapshotId', 'Attribute'],
     DescribeSnapshots: [`SnapshotId\\.${n}`, `Owner\\.${n}`, `RestorableBy\\.${n}`, filter, 'MaxResults', 'NextToken'],
     DeleteSnapshot: ['SnapshotId'],
   }).map(([action, patterns]) => [action, new RegExp(`^(Action|Version|DryRun|${patterns.join('|')})$`)]),
@@ -335,6 +336,13 @@ function describeImageAttribute(state: FakeAwsState, region: string, params: URL
   return { imageId: image.id, launchPermission: image.launchPermissions.map((p) => ({ ...p })) };
 }
 
+function describeSnapshotAttribute(state: FakeAwsState, region: string, params: URLSearchParams): XmlValue {
+  const snapshot = snapshotOrThrow(state, region, required(params, 'SnapshotId'));
+  if (params.get('Attribute') !== 'createVolumePermission') throw new FakeServiceError('InvalidParameterValue', 'unsupported Attribute');
+  const permissions = [...[...snapshot.createVolumeGroups].map((group) => ({ group })), ...[...snapshot.createVolumeUserIds].map((userId) => ({ userId }))];
+  return { snapshotId: snapshot.id, createVolumePermission: permissions };
+}
+
 function describeSnapshots(state: FakeAwsState, region: string, params: URLSearchParams): XmlValue {
   const ids = listParam(params, 'SnapshotId');
   const snapshots = ids.map((id) => snapshotOrThrow(state, region, id));
@@ -366,6 +374,7 @@ export const ec2Actions: Record<string, (state: FakeAwsState, region: string, pa
   ModifyImageAttribute: modifyImageAttribute,
   DescribeImageAttribute: describeImageAttribute,
   ModifySnapshotAttribute: modifySnapshotAttribute,
+  DescribeSnapshotAttribute: describeSnapshotAttribute,
   DescribeSnapshots: describeSnapshots,
   DeleteSnapshot: deleteSnapshot,
 };

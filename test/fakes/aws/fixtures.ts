@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, open, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { FakeAwsState, FakeImage } from './state.ts';
 
 const run = promisify(execFile);
 
@@ -78,4 +79,25 @@ export async function makeVariantProject(options: { variant?: string; arch?: str
   await lz4Compress(osRaw, join(imageDir, `${prefix}.img.lz4`));
   await lz4Compress(dataRaw, join(imageDir, `${prefix}-data.img.lz4`));
   return { projectDir, imageDir, osRaw, dataRaw, prefix };
+}
+
+/**
+ * An available AMI backed by one completed snapshot, put straight into the fake's state as `brl ami publish`
+ * would leave it (private, ENA, sriov, no boot mode); returns the AMI id.
+ */
+export function addPublishedImage(state: FakeAwsState, region: string, name: string, overrides: Partial<FakeImage> = {}): string {
+  const snapshotId = state.newId('snap');
+  state.snapshots.set(snapshotId, {
+    id: snapshotId, region, ownerId: state.options.accountId, volumeSizeGiB: 2, blockSize: 524288, description: '', state: 'completed',
+    blocks: new Map(), bytesWritten: 0, signedPayloadPuts: 0, notFoundPutsLeft: 0, describesUntilCompleted: 0, createVolumeUserIds: new Set(), createVolumeGroups: new Set(), clientToken: undefined,
+  });
+  const id = state.newId('ami');
+  state.images.set(id, {
+    id, region, ownerId: state.options.accountId, name, description: '', architecture: 'x86_64', virtualizationType: 'hvm', rootDeviceName: '/dev/xvda',
+    enaSupport: true, sriovNetSupport: 'simple', bootMode: undefined, uefiData: undefined, imdsSupport: undefined, tpmSupport: undefined,
+    blockDevices: [{ deviceName: '/dev/xvda', snapshotId, volumeSizeGiB: 2, volumeType: 'gp2', deleteOnTermination: true }],
+    tags: {}, state: 'available', describesUntilAvailable: 0, launchPermissions: [], sourceImageId: undefined, sourceRegion: undefined,
+    ...overrides,
+  });
+  return id;
 }

@@ -90,6 +90,10 @@ async function handle(state: FakeAwsState, request: IncomingMessage, response: S
     return;
   }
   const { region, service } = auth.scope;
+  if (state.options.disabledRegions.has(region)) {
+    sendError(response, service, authError(service, 'unknown-key'));
+    return;
+  }
   const path = new URL(request.url ?? '/', 'http://fake').pathname;
   let operation: string;
   let params: URLSearchParams | undefined;

@@ -64,9 +64,9 @@ export interface FakeParameter {
   lastModified: Date;
 }
 
-/** Next-N-calls faults for one operation (optionally one region). */
+/** Next-N-calls faults for one operation, or every operation when none is named (optionally in one region). */
 export interface FaultRule {
-  operation: string;
+  operation?: string;
   kind: 'throttle' | 'server-error';
   times: number;
   region?: string;
@@ -91,6 +91,11 @@ export interface FakeOptions {
   latencyMs: number;
   /** The caller may write parameter names under the reserved `aws`/`ssm` prefixes, as AWS's own publishing accounts do. */
   reservedParameterNames: boolean;
+  /**
+   * Opt-in regions the account has not enabled: AWS answers every request signed for them as it answers an
+   * unknown access key (EC2 AuthFailure, SSM UnrecognizedClientException, STS InvalidClientTokenId).
+   */
+  disabledRegions: Set<string>;
 }
 
 export class FakeAwsState {
@@ -117,6 +122,7 @@ export class FakeAwsState {
       failRegisterImage: false,
       latencyMs: 0,
       reservedParameterNames: false,
+      disabledRegions: new Set(),
       ...options,
     };
   }
@@ -136,7 +142,7 @@ export class FakeAwsState {
 
   /** Consumes one matching fault, if any. */
   takeFault(operation: string, region: string): FaultRule['kind'] | undefined {
-    const rule = this.faults.find((f) => f.times > 0 && f.operation === operation && (f.region === undefined || f.region === region));
+    const rule = this.faults.find((f) => f.times > 0 && (f.operation === undefined || f.operation === operation) && (f.region === undefined || f.region === region));
     if (!rule) return undefined;
     if (rule.after !== undefined && rule.after > 0) {
       rule.after -= 1;
