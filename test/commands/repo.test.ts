@@ -1,7 +1,7 @@
 // `brl repo` as a new user runs it: a fresh root, a build, signing apart from building, serving to a TUF client.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -121,4 +121,63 @@ test('signing with a key that is not in root is refused before anything is signe
   t.is(result.exitCode, 6);
   t.regex(oneLine(result.stderr), /stranger\.pem\) is not in root v1/);
   t.deepEqual(readFileSync(join(dir, 'build', 'repos', 'default', 'dev', 'x86_64', 'timestamp.json')), before);
+});
+
+test('two root rotations (v1 → v2 → v3, thresholds raised) reach a client that trusts v1 through sign, refresh and build', async (t) => {
+  const dir = project();
+  await freshRoot(dir);
+  const root = 'roles/default.root.json';
+  const trustedV1 = join(dir, 'trusted-v1.root.json');
+  writeFileSync(trustedV1, readFileSync(join(dir, root)));
+  await ok(['repo', 'build', '--variant', 'dev', '--unsigned'], dir);
+  const keyIds = (): string[] => Object.keys(JSON.parse(readFileSync(join(dir, root), 'utf8')).signed.keys);
+  const [keyA] = keyIds();
+  /** What a client holding root v1 sees: brl's own validation, then tuf-js over HTTP. */
+  const followsFromV1 = async (): Promise<number> => {
+    const validated = JSON.parse(await ok(['repo', 'validate', 'build/repos/default', '--variant', 'dev', '--root-role-path', trustedV1, '--json'], dir));
+    const server = spawn(join(repoDir, 'bin', 'brl'), ['repo', 'serve', 'build/repos/default', '--port', '0', '--json', '--quiet'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const { url } = JSON.parse(await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once('line', resolve))) as { url: string };
+      const metadataDir = mkdtempSync(join(tmpdir(), 'brl-tufjs-rotation-'));
+      writeFileSync(join(metadataDir, 'root.json'), readFileSync(trustedV1));
+      await new Updater({ metadataDir, metadataBaseUrl: `${url}dev/x86_64`, targetBaseUrl: `${url}targets`, targetDir: metadataDir }).refresh();
+      t.is(JSON.parse(readFileSync(join(metadataDir, 'root.json'), 'utf8')).signed.version, validated.rootVersion, 'tuf-js ends on the same root');
+    } finally {
+      server.kill('SIGTERM');
+    }
+    return validated.rootVersion as number;
+  };
+
+  // v2: key A replaced by B everywhere; signed by A (v1's root key) and B (its own).
+  await ok(['repo', 'root', 'gen-key', root, 'keys/b.pem', '--type', 'ed25519'], dir);
+  await ok(['repo', 'root', 'remove-key', root, keyA as string], dir);
+  await ok(['repo', 'root', 'sign', root, '--key', 'keys/default.pem', '--key', 'keys/b.pem', '--require-complete'], dir);
+  await ok(['repo', 'sign', 'build/repos/default', '--key', 'keys/b.pem'], dir);
+  t.true(existsSync(join(dir, 'build', 'repos', 'default', 'dev', 'x86_64', '2.root.json')), 'sign publishes 2.root.json');
+  t.is(await followsFromV1(), 2);
+
+  // v3: B replaced by C and D, thresholds 2 for root and timestamp; signed by B (v2) and C + D (v3).
+  const [keyB] = keyIds();
+  await ok(['repo', 'root', 'gen-key', root, 'keys/c.pem', '--type', 'ed25519'], dir);
+  await ok(['repo', 'root', 'gen-key', root, 'keys/d.pem', '--type', 'ecdsa'], dir);
+  await ok(['repo', 'root', 'remove-key', root, keyB as string], dir);
+  for (const role of ['root', 'timestamp']) await ok(['repo', 'root', 'set-threshold', root, role, '2'], dir);
+  await ok(['repo', 'root', 'sign', root, '--key', 'keys/b.pem', '--key', 'keys/c.pem', '--key', 'keys/d.pem', '--require-complete'], dir);
+  await ok(['repo', 'refresh', 'build/repos/default', '--variant', 'dev', '--key', 'keys/c.pem', '--key', 'keys/d.pem'], dir);
+  t.true(existsSync(join(dir, 'build', 'repos', 'default', 'dev', 'x86_64', '3.root.json')), 'refresh publishes 3.root.json');
+  t.is(await followsFromV1(), 3);
+
+  // A fresh repository built with v3 publishes the whole chain too.
+  await ok(['repo', 'build', '--variant', 'dev', '--outdir', 'build/repos/fresh', '--key', 'keys/c.pem', '--key', 'keys/d.pem'], dir);
+  const fresh = await brl(['repo', 'validate', 'build/repos/fresh', '--variant', 'dev', '--root-role-path', trustedV1, '--json'], { cwd: dir });
+  t.is(fresh.exitCode, 0, fresh.stderr);
+  t.is(JSON.parse(fresh.stdout).rootVersion, 3);
+
+  // A chain with a hole is refused before anything is written, naming the missing version.
+  rmSync(join(dir, 'roles', '2.default.root.json'));
+  const gap = await brl(['repo', 'build', '--variant', 'dev', '--outdir', 'build/repos/gap', '--key', 'keys/c.pem', '--key', 'keys/d.pem', '--json'], { cwd: dir });
+  t.is(gap.exitCode, 4);
+  t.like(JSON.parse(gap.stdout), { error: { code: 'ROOT_CHAIN_GAP' } });
+  t.regex(JSON.parse(gap.stdout).error.message, /root v2 is neither published in .* nor kept beside .*default\.root\.json as 2\.default\.root\.json: a client that trusts v1 could not reach v3/);
+  t.false(existsSync(join(dir, 'build', 'repos', 'gap', 'dev', 'x86_64', 'timestamp.json')));
 });

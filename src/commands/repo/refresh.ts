@@ -3,7 +3,7 @@ import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { defaultOutdir, openSigners, repoContext, repoReader, trustedRoot } from '../../lib/repo/context.ts';
 import { existingRepoArgs, expirationPolicyFlag, keyFlag, repoSelectionFlags } from '../../lib/repo/flags.ts';
 import { repoLayout } from '../../lib/repo/layout.ts';
-import { refreshRepository } from '../../lib/repo/maintain.ts';
+import { configuredTrustRoot, refreshRepository } from '../../lib/repo/maintain.ts';
 import { loadExpirationPolicy } from '../../lib/repo/policy.ts';
 import { nowSeconds } from '../../lib/tuf/time.ts';
 
@@ -33,11 +33,11 @@ export default class RepoRefresh extends BrlCommand<RefreshResult> {
   async run(): Promise<RefreshResult> {
     const { args, flags } = await this.parse(RepoRefresh);
     const context = await repoContext({ repo: flags.repo, infraConfigPath: flags['infra-config-path'] });
-    const { root } = await trustedRoot(context, flags['root-role-path']);
+    const trust = await configuredTrustRoot((await trustedRoot(context, flags['root-role-path'])).path);
     const reader = repoReader(context, { dir: args.dir, variant: flags.variant, arch: flags.arch });
     const outdir = flags.outdir ?? args.dir ?? defaultOutdir(context.projectDir, flags.repo);
     const layout = repoLayout(outdir, flags.variant, flags.arch);
-    const result = await refreshRepository(reader, layout.metadataDir, root, await openSigners(flags.key, context.config), {
+    const result = await refreshRepository(reader, layout.metadataDir, trust, await openSigners(flags.key, context.config), {
       now: nowSeconds(),
       policy: await loadExpirationPolicy(flags['expiration-policy']),
       unsafe: flags['unsafe-refresh'],

@@ -49,7 +49,7 @@ export default class RepoSign extends BrlCommand<{ repositories: (SignResult & {
       const layout = repoLayout(args.dir, variant, arch);
       const trust = await signingTrustRoot(layout.metadataDir, configuredRoot);
       if (trust.source !== configuredRoot) this.say(`note: ${configuredRoot} not found; trusting the repository's own ${trust.source}`);
-      const result = await signRepository(layout, trust.root, signers, nowSeconds());
+      const result = await signRepository(layout, trust, signers, nowSeconds());
       this.say(`${variant}/${arch}: signed targets v${result.versions.targets}, snapshot v${result.versions.snapshot}, timestamp v${result.versions.timestamp}; verified against root v${result.rootVersion}`);
       repositories.push({ ...result, variant, arch, trustedRoot: trust.source });
     }

@@ -28,6 +28,8 @@ import type { BuildImages } from './build-images.ts';
 import type { RepoConfig } from './infra.ts';
 import { repoLayout } from './layout.ts';
 import { loadRepository, type LoadedRepository } from './load.ts';
+import { publishedRoots, rootChain } from './root-chain.ts';
+import { readRootHistory } from './root-file.ts';
 import { applyVersionsAndExpirations, pinChain, signChain, signersByRole, writeMetadataSet, type MetadataSet } from './metadata-set.ts';
 import type { ExpirationPolicy } from './policy.ts';
 import { DirectoryReader, HttpReader, withSlash, type RepoReader } from './reader.ts';
@@ -39,8 +41,8 @@ export interface BuildOptions {
   arch: string;
   repo: RepoConfig;
   outdir: string;
-  /** Every version of the root, oldest first; the last one signs this repository. */
-  roots: { version: number; bytes: Buffer }[];
+  /** The root file: its newest version signs; it and the versions kept beside it are published. */
+  rootPath: string;
   images: BuildImages;
   /** Release.toml `[migrations]`; replaces the manifest's map when given. */
   migrations?: Record<string, string[]>;
@@ -84,8 +86,13 @@ async function requireTargetFiles(paths: readonly string[]): Promise<void> {
 
 export async function buildRepository(options: BuildOptions): Promise<BuildResult> {
   const layout = repoLayout(options.outdir, options.variant, options.arch);
-  const newest = options.roots.at(-1)!;
+  const configuredRoots = await readRootHistory(options.rootPath);
+  const newest = configuredRoots.at(-1)!;
   const root = parseRoot(newest.bytes, `root v${newest.version}`);
+  // A gap or a bad rotation in the root file's history is refused before anything is written.
+  rootChain({ published: [], configured: configuredRoots, rootPath: options.rootPath, repository: layout.metadataDir });
+  // An existing repository is read from the oldest root kept, through the rotations it publishes.
+  const oldest = configuredRoots.length === 1 ? root : parseRoot(configuredRoots[0]!.bytes, `root v${configuredRoots[0]!.version}`);
   if (!root.signed.consistent_snapshot) {
     throw new BrlError('the root has consistent_snapshot = false; brl repositories use consistent snapshots', { exitCode: ExitCode.badInput, code: 'BAD_ROOT' });
   }
@@ -104,7 +111,7 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
     {
       title: 'load the existing repository and manifest',
       task: async () => {
-        loaded = await loadExisting(options, layout, root);
+        loaded = await loadExisting(options, layout, oldest);
         if (loaded.existing) {
           targets = { signatures: [], signed: structuredClone(loaded.existing.targets.metadata.signed) };
           manifest = await readExistingManifest(loaded.existing.targets.metadata, loaded.reader!, layout.targetsDir);
@@ -143,9 +150,10 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
         pinChain(set);
         if (byRole) await signChain(set, byRole, root);
         await makeDir(layout.metadataDir);
-        const roots = mergeRoots(existing, options.roots);
-        await writeMetadataSet(layout.metadataDir, roots, set, true);
-        if (byRole) await verifyLocalRepository(layout, parseRoot(roots[0]!.bytes, `root v${roots[0]!.version}`), options.now, stored.map((target) => target.name));
+        const chain = rootChain({ published: publishedRoots(existing), configured: configuredRoots, rootPath: options.rootPath, repository: layout.metadataDir });
+        await writeMetadataSet(layout.metadataDir, chain.versions, set, true);
+        // Checked as a client holding the oldest published root sees it: through every rotation.
+        if (byRole) await verifyLocalRepository(layout, chain.roots[0]!, options.now, stored.map((target) => target.name));
       },
     },
   ], { mode: options.progress ?? 'silent' });
@@ -247,10 +255,3 @@ function refuseDuplicateNames(files: readonly string[], stored: readonly StoredT
 /** Hashing and linking is I/O-bound: several files at a time keep the disk and the cores busy. */
 const targetJobs = 16;
 
-/** The root versions to publish: those already in the repository plus every configured one. */
-function mergeRoots(existing: LoadedRepository | undefined, configured: { version: number; bytes: Buffer }[]): { version: number; bytes: Buffer }[] {
-  const byVersion = new Map<number, Buffer>();
-  for (const file of existing?.roots ?? []) if (file.bytes.length > 0) byVersion.set(file.metadata.signed.version, file.bytes);
-  for (const { version, bytes } of configured) if (!byVersion.has(version)) byVersion.set(version, bytes);
-  return [...byVersion.entries()].sort(([a], [b]) => a - b).map(([version, bytes]) => ({ version, bytes }));
-}

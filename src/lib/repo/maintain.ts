@@ -5,7 +5,7 @@ import { BrlError, ExitCode } from '../core/errors.ts';
 import { makeDir } from '../core/fs.ts';
 import type { Signer } from '../signing/signer.ts';
 import type { RoleName } from '../tuf/metadata.ts';
-import type { RootMetadata } from '../tuf/root.ts';
+import { parseRoot, type RootMetadata } from '../tuf/root.ts';
 import { formatExpires, parseExpires } from '../tuf/time.ts';
 import { isExpired, requireThreshold } from '../tuf/verify.ts';
 import type { RepoLayout } from './layout.ts';
@@ -13,7 +13,8 @@ import { loadRepository, type LoadedRepository } from './load.ts';
 import { applyVersionsAndExpirations, pinChain, signChain, signersByRole, writeMetadataSet, type MetadataSet } from './metadata-set.ts';
 import type { ExpirationPolicy } from './policy.ts';
 import { DirectoryReader, type RepoReader } from './reader.ts';
-import { readRootFile } from './root-file.ts';
+import { publishedRoots, rootChain, type RootVersion } from './root-chain.ts';
+import { readRootFile, readRootHistory, rootHistoryPath } from './root-file.ts';
 import { verifyLocalRepository, type ValidateResult } from './validate.ts';
 
 async function loadOrFail(reader: RepoReader, trustedRoot: RootMetadata, now: number, verifySignatures: boolean): Promise<LoadedRepository> {
@@ -45,16 +46,18 @@ export interface SignResult extends ValidateResult {
  * `brl repo sign`: (re)signs targets, snapshot and timestamp of a staged repository without
  * changing their content or versions, then checks the result against the trusted root.
  */
-export async function signRepository(layout: RepoLayout, trustedRoot: RootMetadata, signers: readonly Signer[], now: number): Promise<SignResult> {
+export async function signRepository(layout: RepoLayout, trust: TrustRoot, signers: readonly Signer[], now: number): Promise<SignResult> {
   const reader = new DirectoryReader(layout.metadataDir, layout.targetsDir);
-  const repository = await loadOrFail(reader, trustedRoot, now, false);
-  const root = repository.root;
-  requireThreshold(root, 'root', root.signed, reader.metadataLocation(`${root.signed.version}.root.json`));
+  const repository = await loadOrFail(reader, trust.oldest, now, false);
+  const chain = rootChain({ published: publishedRoots(repository), configured: trust.history, rootPath: trust.source, repository: layout.metadataDir });
+  const root = chain.roots.at(-1) ?? repository.root;
+  requireThreshold(root, 'root', root.signed, `root v${root.signed.version}`);
   const byRole = signersByRole(root, signers);
   const set = metadataSetOf(repository);
   await signChain(set, byRole, root);
-  await writeMetadataSet(layout.metadataDir, [], set, root.signed.consistent_snapshot);
-  const result = await verifyLocalRepository(layout, trustedRoot, now);
+  await writeMetadataSet(layout.metadataDir, chain.versions, set, root.signed.consistent_snapshot);
+  // Checked as a client holding the oldest published root sees it: through every rotation.
+  const result = await verifyLocalRepository(layout, chain.roots[0] ?? root, now);
   return {
     ...result,
     metadataDir: layout.metadataDir,
@@ -69,11 +72,13 @@ export async function signRepository(layout: RepoLayout, trustedRoot: RootMetada
 export async function refreshRepository(
   reader: RepoReader,
   outputMetadataDir: string,
-  trustedRoot: RootMetadata,
+  trust: TrustRoot,
   signers: readonly Signer[],
   options: { now: number; policy: ExpirationPolicy; unsafe?: boolean; targetsDir?: string | undefined },
 ): Promise<{ metadataDir: string; versions: Record<'targets' | 'snapshot' | 'timestamp', number>; expires: Record<'targets' | 'snapshot' | 'timestamp', string> }> {
-  const repository = await loadOrFail(reader, trustedRoot, options.now, true);
+  // The current metadata verifies under the newest root already published (reached from the oldest
+  // one kept); the refreshed metadata is signed with the newest root of the chain, rotations included.
+  const repository = await loadOrFail(reader, trust.oldest, options.now, true);
   const expired = (['targets', 'snapshot', 'timestamp'] as const).filter((role) => isExpired(repository[role].metadata.signed, options.now));
   if (expired.length > 0 && !options.unsafe) {
     throw new BrlError(`${expired.join(', ')} metadata already expired; refusing to refresh a repository clients no longer trust`, {
@@ -82,7 +87,8 @@ export async function refreshRepository(
       code: 'EXPIRED',
     });
   }
-  const root = repository.root;
+  const chain = rootChain({ published: publishedRoots(repository), configured: trust.history, rootPath: trust.source, repository: reader.metadataLocation('') });
+  const root = chain.roots.at(-1) ?? repository.root;
   const byRole = signersByRole(root, signers);
   const previous = metadataSetOf(repository);
   const set = metadataSetOf(repository);
@@ -91,9 +97,8 @@ export async function refreshRepository(
   pinChain(set);
   await signChain(set, byRole, root);
   await makeDir(outputMetadataDir);
-  const roots = repository.roots.filter((file) => file.bytes.length > 0).map((file) => ({ version: file.metadata.signed.version, bytes: file.bytes }));
-  await writeMetadataSet(outputMetadataDir, roots, set, root.signed.consistent_snapshot);
-  await verifyLocalRepository({ outdir: '', metadataDir: outputMetadataDir, targetsDir: options.targetsDir ?? '' }, trustedRoot, options.now);
+  await writeMetadataSet(outputMetadataDir, chain.versions, set, root.signed.consistent_snapshot);
+  await verifyLocalRepository({ outdir: '', metadataDir: outputMetadataDir, targetsDir: options.targetsDir ?? '' }, chain.roots[0] ?? root, options.now);
   return {
     metadataDir: outputMetadataDir,
     versions: { targets: set.targets.signed.version, snapshot: set.snapshot.signed.version, timestamp: set.timestamp.signed.version },
@@ -130,12 +135,31 @@ export async function checkExpirations(reader: RepoReader, trustedRoot: RootMeta
   return { limit: formatExpires(limit), roles };
 }
 
+/** The root that signs, where it came from, and its versions to publish (readRootHistory). */
+export interface TrustRoot {
+  root: RootMetadata;
+  /** The oldest version kept: a repository is loaded from it, through the rotations it publishes. */
+  oldest: RootMetadata;
+  source: string;
+  history: RootVersion[];
+}
+
+/** The configured root file: its newest version signs, and it with its kept versions is published. */
+export async function configuredTrustRoot(path: string): Promise<TrustRoot> {
+  const history = await readRootHistory(path);
+  const root = await readRootFile(path);
+  const first = history[0];
+  const oldest = first === undefined || first.version === root.signed.version ? root : parseRoot(first.bytes, rootHistoryPath(path, first.version));
+  return { root, oldest, source: path, history };
+}
+
 /**
  * The root a staged repository is checked against when signing: the given or configured root,
  * else (with a note to the user) the repository's own 1.root.json.
  */
-export async function signingTrustRoot(metadataDir: string, configuredPath: string): Promise<{ root: RootMetadata; source: string }> {
-  if (existsSync(configuredPath)) return { root: await readRootFile(configuredPath), source: configuredPath };
+export async function signingTrustRoot(metadataDir: string, configuredPath: string): Promise<TrustRoot> {
+  if (existsSync(configuredPath)) return configuredTrustRoot(configuredPath);
   const own = join(metadataDir, '1.root.json');
-  return { root: await readRootFile(own), source: own };
+  const root = await readRootFile(own);
+  return { root, oldest: root, source: own, history: [] };
 }

@@ -9,7 +9,7 @@ import { defaultImagesDir, findBuildImages } from './build-images.ts';
 import { buildRepository, type BuildResult } from './build.ts';
 import { defaultOutdir, openSigners, repoContext } from './context.ts';
 import { loadExpirationPolicy, resolveWavePolicy } from './policy.ts';
-import { readRootHistory, resolveRootPath } from './root-file.ts';
+import { resolveRootPath } from './root-file.ts';
 
 export interface ReleaseBuildOptions {
   variant: string;
@@ -48,7 +48,7 @@ export async function buildRelease(options: ReleaseBuildOptions): Promise<BuildR
     arch: options.arch,
     repo: config,
     outdir,
-    roots: await readRootHistory(rootPath),
+    rootPath,
     images,
     ...(release ? { migrations: Object.fromEntries(release.migrations.map((step) => [`(${step.from}, ${step.to})`, step.migrations])) } : {}),
     wavePolicy: await resolveWavePolicy(options.wavePolicy),

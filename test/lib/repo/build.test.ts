@@ -6,7 +6,6 @@ import tar from 'tar-stream';
 import { buildRepository } from '../../../src/lib/repo/build.ts';
 import { findBuildImages } from '../../../src/lib/repo/build-images.ts';
 import { defaultExpirationPolicy, resolveWavePolicy } from '../../../src/lib/repo/policy.ts';
-import { readRootHistory } from '../../../src/lib/repo/root-file.ts';
 import { serveDirectory } from '../../../src/lib/repo/serve.ts';
 import { parseTargets } from '../../../src/lib/tuf/targets.ts';
 import { parseTimestamp } from '../../../src/lib/tuf/snapshot.ts';
@@ -94,7 +93,7 @@ test('a different file under an existing target name is refused', async (t) => {
   writeFileSync(join(extraDir, 'notes.txt'), 'first');
   const images = await findBuildImages(makeImages(dir, '1.1.0'), 'dev', 'x86_64');
   const common = {
-    variant: 'dev', arch: 'x86_64', repo: { name: 'default' }, outdir: first.outdir, roots: await readRootHistory(first.rootPath),
+    variant: 'dev', arch: 'x86_64', repo: { name: 'default' }, outdir: first.outdir, rootPath: first.rootPath,
     wavePolicy: await resolveWavePolicy('default'), expirationPolicy: defaultExpirationPolicy, now: Math.floor(Date.now() / 1000), releaseStart: Math.floor(Date.now() / 1000), signers: [first.signer],
   };
   await buildRepository({ ...common, images, extraCopyTargets: [join(extraDir, 'notes.txt')] });
@@ -117,7 +116,7 @@ test('migrations in <prefix>-migrations.tar become targets and Release.toml migr
   const base = await buildSignedRepo({ dir });
   const images = await findBuildImages(imagesDir, 'dev', 'x86_64');
   const result = await buildRepository({
-    variant: 'dev', arch: 'x86_64', repo: { name: 'default' }, outdir: base.outdir, roots: await readRootHistory(base.rootPath), images,
+    variant: 'dev', arch: 'x86_64', repo: { name: 'default' }, outdir: base.outdir, rootPath: base.rootPath, images,
     migrations: { '(1.0.0, 1.1.0)': ['migrate_v1.1.0_example.lz4'] },
     wavePolicy: await resolveWavePolicy('ohno'), expirationPolicy: defaultExpirationPolicy, now: Math.floor(Date.now() / 1000), releaseStart: Math.floor(Date.now() / 1000), signers: [base.signer],
   });
@@ -136,7 +135,7 @@ test('a build extends the published repository at metadata_base_url when the out
   const outdir = join(dir, 'next');
   const now = Math.floor(Date.now() / 1000);
   const result = await buildRepository({
-    variant: 'dev', arch: 'x86_64', outdir, roots: await readRootHistory(published.rootPath), images,
+    variant: 'dev', arch: 'x86_64', outdir, rootPath: published.rootPath, images,
     repo: { name: 'default', metadataBaseUrl: server.url, targetsUrl: `${server.url}targets/` },
     wavePolicy: await resolveWavePolicy('default'), expirationPolicy: defaultExpirationPolicy, now, releaseStart: now, signers: [published.signer],
   });

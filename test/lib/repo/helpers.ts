@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyFile, type GeneratedKeyType } from '../../../src/lib/signing/key-file.ts';
 import type { Signer } from '../../../src/lib/signing/signer.ts';
-import { addRootKey, editRootFile, initRootFile, readRootHistory, setRoleThreshold, setRootExpires, signRootFile } from '../../../src/lib/repo/root-file.ts';
+import { addRootKey, editRootFile, initRootFile, setRoleThreshold, setRootExpires, signRootFile } from '../../../src/lib/repo/root-file.ts';
 import { roleNames } from '../../../src/lib/tuf/metadata.ts';
 import { findBuildImages, type BuildImages } from '../../../src/lib/repo/build-images.ts';
 import { buildRepository, type BuildResult } from '../../../src/lib/repo/build.ts';
@@ -67,7 +67,7 @@ export async function buildSignedRepo(options: { dir?: string; signer?: Signer; 
     arch: 'x86_64',
     repo: { name: 'default' },
     outdir,
-    roots: await readRootHistory(rootPath),
+    rootPath,
     images,
     migrations: {},
     wavePolicy: await resolveWavePolicy('default'),

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkExpirations, refreshRepository } from '../../../src/lib/repo/maintain.ts';
+import { checkExpirations, configuredTrustRoot, refreshRepository } from '../../../src/lib/repo/maintain.ts';
 import { defaultExpirationPolicy } from '../../../src/lib/repo/policy.ts';
 import { DirectoryReader, HttpReader } from '../../../src/lib/repo/reader.ts';
 import { readRootFile } from '../../../src/lib/repo/root-file.ts';
@@ -17,7 +17,7 @@ test('refresh gives new versions and expirations, re-signed, with targets untouc
   const reader = new DirectoryReader(built.result.metadataDir, built.result.targetsDir);
   const root = await readRootFile(built.rootPath);
   const now = nowSeconds();
-  const refreshed = await refreshRepository(reader, built.result.metadataDir, root, [built.signer], { now, policy: defaultExpirationPolicy, targetsDir: built.result.targetsDir });
+  const refreshed = await refreshRepository(reader, built.result.metadataDir, await configuredTrustRoot(built.rootPath), [built.signer], { now, policy: defaultExpirationPolicy, targetsDir: built.result.targetsDir });
   t.is(refreshed.versions.timestamp, now);
   t.is(parseExpires(refreshed.expires.timestamp), now + 7 * day);
   const before = JSON.parse(readFileSync(join(built.result.metadataDir, `${built.result.versions.targets}.targets.json`), 'utf8'));
@@ -32,8 +32,8 @@ test('an expired repository is refreshed only with unsafe', async (t) => {
   const reader = new DirectoryReader(built.result.metadataDir, built.result.targetsDir);
   const root = await readRootFile(built.rootPath);
   const options = { now: nowSeconds(), policy: defaultExpirationPolicy };
-  await t.throwsAsync(refreshRepository(reader, built.result.metadataDir, root, [built.signer], options), { message: /timestamp metadata already expired; refusing/ });
-  await refreshRepository(reader, built.result.metadataDir, root, [built.signer], { ...options, unsafe: true });
+  await t.throwsAsync(refreshRepository(reader, built.result.metadataDir, await configuredTrustRoot(built.rootPath), [built.signer], options), { message: /timestamp metadata already expired; refusing/ });
+  await refreshRepository(reader, built.result.metadataDir, await configuredTrustRoot(built.rootPath), [built.signer], { ...options, unsafe: true });
   await t.notThrowsAsync(validateRepository({ reader, trustedRoot: root, now: nowSeconds() }));
 });
 
@@ -43,7 +43,7 @@ test('refreshing a published repository writes the new metadata to the output di
   t.teardown(() => server.close());
   const outdir = join(tempDir(), 'dev', 'x86_64');
   const root = await readRootFile(built.rootPath);
-  const refreshed = await refreshRepository(new HttpReader(`${server.url}dev/x86_64/`, `${server.url}targets/`), outdir, root, [built.signer], { now: nowSeconds() + 5, policy: defaultExpirationPolicy });
+  const refreshed = await refreshRepository(new HttpReader(`${server.url}dev/x86_64/`, `${server.url}targets/`), outdir, await configuredTrustRoot(built.rootPath), [built.signer], { now: nowSeconds() + 5, policy: defaultExpirationPolicy });
   const result = await validateRepository({ reader: new DirectoryReader(outdir, built.result.targetsDir), trustedRoot: root, now: nowSeconds() });
   t.is(result.versions.timestamp, refreshed.versions.timestamp);
 });

@@ -6,7 +6,7 @@ import { serveDirectory } from '../../../src/lib/repo/serve.ts';
 import { DirectoryReader } from '../../../src/lib/repo/reader.ts';
 import { validateRepository } from '../../../src/lib/repo/validate.ts';
 import { addRootKey, editRootFile, readRootFile, rootHistoryPath, setRoleThreshold, signRootFile } from '../../../src/lib/repo/root-file.ts';
-import { signRepository } from '../../../src/lib/repo/maintain.ts';
+import { configuredTrustRoot, signRepository } from '../../../src/lib/repo/maintain.ts';
 import { repoLayout } from '../../../src/lib/repo/layout.ts';
 import { parseTimestamp } from '../../../src/lib/tuf/snapshot.ts';
 import { parseTargets } from '../../../src/lib/tuf/targets.ts';
@@ -102,7 +102,7 @@ test('signatures below the threshold are refused', async (t) => {
   });
   await signRootFile(rootPath, [first]);
   const built = await buildSignedRepo({ dir, signer: first, rootPath, sign: false });
-  await signRepository(repoLayout(built.outdir, 'dev', 'x86_64'), await readRootFile(rootPath), [first, second], nowSeconds());
+  await signRepository(repoLayout(built.outdir, 'dev', 'x86_64'), await configuredTrustRoot(rootPath), [first, second], nowSeconds());
   const timestamp = parseTimestamp(readFileSync(timestampPath(built)), 'timestamp.json');
   writeFileSync(timestampPath(built), serializeEnvelope({ ...timestamp, signatures: timestamp.signatures.slice(0, 1) }));
   await t.throwsAsync(validate(built), { message: /timestamp\.json: 1 valid signature\(s\) of 2 required by root v2/ });
@@ -117,7 +117,7 @@ test('metadata signed by a key that is not in root is refused', async (t) => {
   await t.throwsAsync(validate(built), { message: new RegExp(`signed by key\\(s\\) not in root v1 for timestamp: ${stranger.keyId.slice(0, 16)}`) });
   const updater = await client(built, t);
   await tufJsRefuses(t, updater.refresh(), 'UnsignedMetadataError', /timestamp was signed by 0\/1 keys/);
-  await t.throwsAsync(signRepository(repoLayout(built.outdir, 'dev', 'x86_64'), await readRootFile(built.rootPath), [stranger], nowSeconds()), {
+  await t.throwsAsync(signRepository(repoLayout(built.outdir, 'dev', 'x86_64'), await configuredTrustRoot(built.rootPath), [stranger], nowSeconds()), {
     message: /key \w+ \(file:\/\/.*stranger\.pem\) is not in root v1/,
   });
 });
