@@ -4,6 +4,7 @@
 // The default milestone is API ready: the guest starts its API bridge after multi-user.target, once
 // the boot units have run (user data, settings rendered, the boot marked successful).
 // Run: npm run build && ./bin/brl build variant dev && flock /tmp/brl-bench.lock node bench/boot.ts [--runs 3] [--marker REGEX] [--firmware bios]
+//      [--image PATH] (another build's OS disk, e.g. to compare two commits in one sitting)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -14,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { prepareVm } from '../src/lib/vm/run.ts';
 import { writeCpio } from '../src/lib/variant/cpio.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, marker: { type: 'string', default: 'Started api-bridge\\.service' }, firmware: { type: 'string', default: 'uefi' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, marker: { type: 'string', default: 'Started api-bridge\\.service' }, firmware: { type: 'string', default: 'uefi' }, image: { type: 'string' } } });
 const runs = Number(values.runs);
 const marker = new RegExp(values.marker);
 const repoDir = fileURLToPath(new URL('..', import.meta.url));
@@ -27,9 +28,15 @@ interface Sample {
   rssMiB: number;
 }
 
+/** NaN when QEMU has already exited (the baseline's init powers off at once). */
 function rssMiB(pid: number | undefined): number {
-  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
-  return kib / 1024;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return Number.NaN;
+  }
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
 /** Seconds from spawning QEMU to the first console line matching `pattern`. */
@@ -54,6 +61,7 @@ const median = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.fl
 
 const spec = await prepareVm({
   buildDir: join(repoDir, 'build'), variant: 'dev', firmware: values.firmware as 'uefi' | 'bios', accel: 'auto', memoryMiB: 1024, cpus: 2,
+  ...(values.image === undefined ? {} : { image: values.image }),
   persist: false, stateDir: join(dir, 'vm'), consoleLog: join(dir, 'dev.log'), quietConsole: true, forwards: [], waitReady: false, say: () => undefined,
 });
 
