@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { brl } from '../helpers/cli.ts';
 import { buildEnv, makeProject, minimalVariant } from '../lib/variant/project-fixture.ts';
 import { debugfsCat, lz4Decompress, partitionFile, regionIsZero, sh, type BuildManifest } from './variant-checks.ts';
+import { cycloneDxSchemaErrors, spdxSchemaErrors } from '../helpers/sbom-schemas.ts';
 
 const project = makeProject();
 project.addVariant('test-minimal', minimalVariant());
@@ -113,6 +114,8 @@ test('the root carries os-release fields, the inventory, labels; PRIVATE carries
   t.deepEqual(spdx.packages.slice(1).map((p) => [p.name, p.licenseDeclared]), [
     ['bottlerocket-minimal-kernel', 'Apache-2.0'], ['bottlerocket-minimal-policy', 'Apache-2.0'], ['bottlerocket-release', 'Apache-2.0'],
   ]);
+  t.deepEqual(spdxSchemaErrors(spdx), [], 'the SPDX 2.3 schema');
+  t.deepEqual(cycloneDxSchemaErrors(JSON.parse(readFileSync(join(first.outputDir, `${prefix}.cdx.json`), 'utf8'))), [], 'the CycloneDX 1.5 schema');
 });
 
 test('a second build from the same inputs is byte-identical', async (t) => {

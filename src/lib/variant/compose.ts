@@ -272,7 +272,7 @@ export async function writeArtifacts(work: Work, c: Composition): Promise<Partia
 
   const sbomSubject = {
     imageName: prefix, variant: work.definition.name, arch: work.arch, version: work.release.version, buildId: work.identity.buildId,
-    epoch: work.identity.sourceDateEpoch, toolVersion: await toolVersion(), documentUuid: derivedUuid(work.ids, 'sbom'),
+    epoch: work.identity.sourceDateEpoch, toolVersion: await toolVersion(), rootHash: c.verity.rootHash,
   };
   await writeJsonAtomic(join(out, `${prefix}.spdx.json`), spdxDocument(sbomSubject, work.packages));
   await writeJsonAtomic(join(out, `${prefix}.cdx.json`), cycloneDxDocument(sbomSubject, work.packages));

@@ -4,6 +4,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { XMLValidator } from 'fast-xml-parser';
 import tar from 'tar-stream';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { hashFile } from '../core/hash.ts';
@@ -22,8 +23,24 @@ export interface OvaInput {
   epoch: number;
 }
 
+/**
+ * Refuses a template that is not well-formed XML, naming the line and column: hypervisors reject such
+ * an OVA at import, long after the build. Checked before filling, so positions are the template's own.
+ */
+export function requireWellFormedOvf(template: string, source: string): void {
+  const result = XMLValidator.validate(template);
+  if (result === true) return;
+  const { line, col, msg } = result.err;
+  throw new BrlError(`${source}:${line}:${col}: not well-formed XML: ${msg}`, {
+    hint: 'fix the template (xmllint --noout shows the same error), then build again',
+    exitCode: ExitCode.badInput,
+    code: 'BAD_OVF_TEMPLATE',
+  });
+}
+
 /** Fills the placeholders; a placeholder left over (or one that does not apply) is an error. */
 export function renderOvf(template: string, input: Omit<OvaInput, 'templatePath' | 'prefix' | 'epoch'>, source: string): string {
+  requireWellFormedOvf(template, source);
   if (input.dataVmdk === undefined && /\{\{DATA_DISK(_BYTES)?\}\}/.test(template)) {
     throw new BrlError(`${source} refers to {{DATA_DISK}}, but the unified partition plan has no data disk`, {
       hint: 'remove the data disk from the template, or use partition-plan = "split"',

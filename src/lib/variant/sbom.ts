@@ -1,4 +1,6 @@
 // SBOMs of the installed packages: SPDX 2.3 and CycloneDX 1.5 JSON (names, versions, licences, checksums).
+import { createHash } from 'node:crypto';
+import { uuidFromHash } from '../image/ids.ts';
 import { inventoryTime } from './inventory.ts';
 import type { RpmPackage } from '../packages/rpm.ts';
 
@@ -11,8 +13,18 @@ export interface SbomSubject {
   buildId: string;
   epoch: number;
   toolVersion: string;
-  /** A stable id for the document (derived from the build identity). */
-  documentUuid: string;
+  /** dm-verity root hash of ROOT-A: the whole OS content, so the document ids follow any change to it. */
+  rootHash: string;
+}
+
+/**
+ * The document's id (SPDX namespace, CycloneDX serial number) from what it describes: the same
+ * content gives the same id in every build, and different content (packages, or anything else in
+ * the root filesystem) a different one.
+ */
+export function sbomUuid(subject: SbomSubject, packages: readonly RpmPackage[], format: 'spdx' | 'cyclonedx'): string {
+  const hash = createHash('sha256').update(JSON.stringify({ format, subject, packages: packages.map((pkg) => [pkg.name, pkg.epoch ?? null, pkg.version, pkg.release, pkg.arch, pkg.sha256, pkg.license]) }));
+  return uuidFromHash(hash.digest());
 }
 
 /** RPM licence tags that are valid SPDX expressions pass through; others become a named licence. */
@@ -47,7 +59,7 @@ export function spdxDocument(subject: SbomSubject, packages: readonly RpmPackage
     dataLicense: 'CC0-1.0',
     SPDXID: 'SPDXRef-DOCUMENT',
     name: subject.imageName,
-    documentNamespace: `https://brl.invalid/spdx/${subject.imageName}/${subject.documentUuid}`,
+    documentNamespace: `https://brl.invalid/spdx/${subject.imageName}/${sbomUuid(subject, packages, 'spdx')}`,
     creationInfo: { created: inventoryTime(subject.epoch), creators: [`Tool: brl-${subject.toolVersion}`] },
     documentDescribes: [imageId],
     packages: [
@@ -55,12 +67,14 @@ export function spdxDocument(subject: SbomSubject, packages: readonly RpmPackage
         name: `bottlerocket-${subject.variant}`,
         SPDXID: imageId,
         versionInfo: `${subject.version}-${subject.buildId}`,
-        primaryPackagePurpose: 'OPERATING-SYSTEM',
+        // No primaryPackagePurpose: SPDX 2.3's JSON schema spells the value OPERATING_SYSTEM and 2.3.1's
+        // OPERATING-SYSTEM, so none passes both; the CycloneDX document types the image operating-system.
         downloadLocation: 'NOASSERTION',
         filesAnalyzed: false,
         licenseConcluded: 'NOASSERTION',
         licenseDeclared: 'NOASSERTION',
         copyrightText: 'NOASSERTION',
+        comment: `dm-verity root hash ${subject.rootHash}`,
       },
       ...packages.map((pkg) => {
         const expression = spdxExpression(pkg.license);
@@ -93,7 +107,7 @@ export function cycloneDxDocument(subject: SbomSubject, packages: readonly RpmPa
   return {
     bomFormat: 'CycloneDX',
     specVersion: '1.5',
-    serialNumber: `urn:uuid:${subject.documentUuid}`,
+    serialNumber: `urn:uuid:${sbomUuid(subject, packages, 'cyclonedx')}`,
     version: 1,
     metadata: {
       timestamp: inventoryTime(subject.epoch),
@@ -103,7 +117,7 @@ export function cycloneDxDocument(subject: SbomSubject, packages: readonly RpmPa
         'bom-ref': subject.imageName,
         name: `bottlerocket-${subject.variant}`,
         version: `${subject.version}-${subject.buildId}`,
-        properties: [{ name: 'brl:arch', value: subject.arch }],
+        properties: [{ name: 'brl:arch', value: subject.arch }, { name: 'brl:verity-root-hash', value: subject.rootHash }],
       },
     },
     components: packages.map((pkg) => {

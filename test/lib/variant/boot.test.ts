@@ -75,8 +75,18 @@ test('the bootconfig snippet directory may be absent', async (t) => {
 
 test('an OVF template is filled, and leftover or inapplicable placeholders are errors', (t) => {
   const input = { osVmdk: '/out/P.vmdk', dataVmdk: '/out/P-data.vmdk', osDiskBytes: 2, dataDiskBytes: 20 };
-  t.is(renderOvf('{{OS_DISK}} {{OS_DISK_BYTES}} {{DATA_DISK}} {{DATA_DISK_BYTES}}', input, 't.ovf'), 'P.vmdk 2 P-data.vmdk 20');
-  t.throws(() => renderOvf('{{OS_DISK}} {{DATA_DISK}}', { ...input, dataVmdk: undefined, dataDiskBytes: undefined }, 't.ovf'), { message: /unified partition plan has no data disk/ });
-  t.throws(() => renderOvf('{{OS_DISK}} {{PK_CERT_DER_HEX}}', input, 't.ovf'), { message: /t\.ovf: placeholder \{\{PK_CERT_DER_HEX\}\} is left/ });
-  t.throws(() => renderOvf('{{OS_DISK}} }}', input, 't.ovf'), { message: /placeholder \}\} is left/ });
+  const xml = (body: string) => `<Envelope>${body}</Envelope>`;
+  t.is(renderOvf(xml('{{OS_DISK}} {{OS_DISK_BYTES}} {{DATA_DISK}} {{DATA_DISK_BYTES}}'), input, 't.ovf'), xml('P.vmdk 2 P-data.vmdk 20'));
+  t.throws(() => renderOvf(xml('{{OS_DISK}} {{DATA_DISK}}'), { ...input, dataVmdk: undefined, dataDiskBytes: undefined }, 't.ovf'), { message: /unified partition plan has no data disk/ });
+  t.throws(() => renderOvf(xml('{{OS_DISK}} {{PK_CERT_DER_HEX}}'), input, 't.ovf'), { message: /t\.ovf: placeholder \{\{PK_CERT_DER_HEX\}\} is left/ });
+  t.throws(() => renderOvf(xml('{{OS_DISK}} }}'), input, 't.ovf'), { message: /placeholder \}\} is left/ });
+});
+
+test('an OVF template that is not well-formed XML is refused with its line and column', (t) => {
+  const input = { osVmdk: '/out/P.vmdk', dataVmdk: undefined, osDiskBytes: 2, dataDiskBytes: undefined };
+  const template = '<?xml version="1.0"?>\n<Envelope>\n  <File ovf:href="{{OS_DISK}}"/>\n  <Disk></Dsk>\n</Envelope>\n';
+  const error = t.throws(() => renderOvf(template, input, 'variants/v/template.ovf'));
+  t.regex(error?.message ?? '', /^variants\/v\/template\.ovf:4:\d+: not well-formed XML: .*Disk/);
+  t.like(error, { code: 'BAD_OVF_TEMPLATE' });
+  t.throws(() => renderOvf('<Envelope><File href="{{OS_DISK}}">', input, 't.ovf'), { message: /^t\.ovf:1:\d+: not well-formed XML: .*Envelope|^t\.ovf:1:\d+: not well-formed XML: .*File/ });
 });

@@ -2,6 +2,7 @@ import test from 'ava';
 import { labelFor, parseFileContexts } from '../../../src/lib/variant/selinux.ts';
 import { buildInventory } from '../../../src/lib/variant/inventory.ts';
 import { cycloneDxDocument, spdxDocument, spdxExpression } from '../../../src/lib/variant/sbom.ts';
+import { cycloneDxSchemaErrors, spdxSchemaErrors } from '../../helpers/sbom-schemas.ts';
 import type { RpmPackage } from '../../../src/lib/packages/rpm.ts';
 
 test('file contexts: exact paths beat expressions, later expressions beat earlier, types filter', (t) => {
@@ -40,7 +41,7 @@ test('SBOM licences pass through when they are SPDX expressions', (t) => {
   t.is(spdxExpression('GPL-2.0-only WITH Linux-syscall-note'), 'GPL-2.0-only WITH Linux-syscall-note');
   t.is(spdxExpression('ASL 2.0'), undefined);
   t.is(spdxExpression('MIT AND'), undefined);
-  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 0, toolVersion: '0.1.0', documentUuid: '00000000-0000-4000-8000-000000000000' };
+  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 0, toolVersion: '0.1.0', rootHash: 'c'.repeat(64) };
   const packages = [pkg('bottlerocket-a', 'MIT'), pkg('bottlerocket-b', 'ASL 2.0')];
   const spdx = spdxDocument(subject, packages) as { spdxVersion: string; packages: Array<Record<string, unknown>> };
   t.is(spdx.spdxVersion, 'SPDX-2.3');
@@ -50,4 +51,29 @@ test('SBOM licences pass through when they are SPDX expressions', (t) => {
   t.is(cdx.specVersion, '1.5');
   t.like(cdx.components[0], { name: 'bottlerocket-a', licenses: [{ expression: 'MIT' }], hashes: [{ alg: 'SHA-256', content: 'a'.repeat(64) }], purl: 'pkg:rpm/bottlerocket/bottlerocket-a@1.0-1.br1?arch=x86_64' });
   t.like(cdx.components[1], { licenses: [{ license: { name: 'ASL 2.0' } }] });
+});
+
+test('both SBOMs pass their official JSON schemas, and their ids follow the content', (t) => {
+  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 1_700_000_000, toolVersion: '0.1.0', rootHash: 'c'.repeat(64) };
+  const packages = [pkg('bottlerocket-a', 'MIT'), pkg('bottlerocket-b', 'ASL 2.0')];
+  const spdx = spdxDocument(subject, packages) as { documentNamespace: string };
+  const cdx = cycloneDxDocument(subject, packages) as { serialNumber: string };
+  t.deepEqual(spdxSchemaErrors(spdx), []);
+  t.deepEqual(cycloneDxSchemaErrors(cdx), []);
+  // The oracles can fail: the purpose value that SPDX 2.3.1 does not know, a serial number that is not a URN.
+  const withPurpose = spdxDocument(subject, packages) as { packages: Array<Record<string, unknown>> };
+  withPurpose.packages[0]!.primaryPackagePurpose = 'OPERATING_SYSTEM';
+  t.true(spdxSchemaErrors(withPurpose).some((error) => error.startsWith('/packages/0/primaryPackagePurpose')));
+  t.true(cycloneDxSchemaErrors({ ...cdx, serialNumber: 'not-a-urn' }).some((error) => error.startsWith('/serialNumber')));
+
+  // Same content, same ids; a changed root (same packages) or a changed package, new ones.
+  const ids = (s: typeof subject, p: RpmPackage[]) => [(spdxDocument(s, p) as { documentNamespace: string }).documentNamespace, (cycloneDxDocument(s, p) as { serialNumber: string }).serialNumber];
+  t.deepEqual(ids(subject, packages), [spdx.documentNamespace, cdx.serialNumber]);
+  t.regex(cdx.serialNumber, /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const otherRoot = ids({ ...subject, rootHash: 'd'.repeat(64) }, packages);
+  const otherPackage = ids(subject, [pkg('bottlerocket-a', 'MIT'), { ...pkg('bottlerocket-b', 'ASL 2.0'), sha256: 'e'.repeat(64) }]);
+  for (const other of [otherRoot, otherPackage]) {
+    t.notDeepEqual(other[0], spdx.documentNamespace);
+    t.notDeepEqual(other[1], cdx.serialNumber);
+  }
 });
