@@ -1,47 +1,53 @@
-// One updog at a time per host: a pid lock file under the host's /run, taken before touching the disk.
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// One updog at a time per host, across processes. The lock is a Unix socket in Linux's abstract
+// namespace, named after the host root: only one process can bind it, and the kernel releases it
+// when that process exits or is killed, so there is no stale lock to detect or take over (a pid
+// file can only guess, and two processes taking over the same stale file both win). A pid file
+// beside it says who holds the lock, for the message a second updog prints.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 
 export function lockPath(root: string): string {
   return join(root, 'run', 'lock', 'updog.lock');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoCode(error) === 'EPERM';
-  }
+/** The abstract socket name for the host at `root` (one per root, so test roots do not collide). */
+export function lockName(root: string): string {
+  return `\0brl-updog-lock-${createHash('sha256').update(resolve(root)).digest('hex').slice(0, 32)}`;
 }
 
-/** Runs `action` holding the host's updog lock; a lock left by a dead process is taken over. */
+function bind(name: string): Promise<Server | undefined> {
+  const server = createServer();
+  return new Promise((done, fail) => {
+    server.once('error', (error) => (errnoCode(error) === 'EADDRINUSE' ? done(undefined) : fail(error)));
+    server.listen(name, () => {
+      // Holding the lock must not keep the process alive by itself.
+      server.unref();
+      done(server);
+    });
+  });
+}
+
+/** Runs `action` holding the host's updog lock; throws UPDOG_BUSY while another process holds it. */
 export async function withUpdogLock<T>(root: string, action: () => Promise<T>): Promise<T> {
   const path = lockPath(root);
-  await mkdir(dirname(path), { recursive: true });
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      break;
-    } catch (error) {
-      if (errnoCode(error) !== 'EEXIST' || attempt > 0) throw error;
-      const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
-        throw new BrlError(`another updog (pid ${holder}) is updating this host`, {
-          hint: `wait for it to finish; if no updog is running, remove ${path}`,
-          exitCode: ExitCode.conflict,
-          code: 'UPDOG_BUSY',
-        });
-      }
-      await rm(path, { force: true });
-    }
+  const server = await bind(lockName(root));
+  if (server === undefined) {
+    const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
+    throw new BrlError(`another updog${/^\d+$/.test(holder) ? ` (pid ${holder})` : ''} is updating this host`, {
+      hint: 'wait for it to finish (the lock is released when that process ends)',
+      exitCode: ExitCode.conflict,
+      code: 'UPDOG_BUSY',
+    });
   }
   try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, `${process.pid}\n`);
     return await action();
   } finally {
     await rm(path, { force: true });
+    server.close();
   }
 }

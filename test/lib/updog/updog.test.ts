@@ -205,18 +205,33 @@ test('a server that stays down is retried, then reported clearly', async (t) => 
   t.regex(error!.message, /could not download http:\/\/127\.0\.0\.1:\d+\/metadata\/.*ECONNREFUSED.*\(4 attempts in a row without progress\)/);
 });
 
-test('a second updog is refused while one holds the host lock; a stale lock is taken over', async (t) => {
+test('a second updog process is refused while one holds the host lock; the lock goes with its holder, even killed', async (t) => {
   const repo = await startRepository([releaseB], {}, { '(1.0.0, 1.1.0)': [] });
   t.teardown(() => repo.server.close());
   const host = await makeHost(repo, '1.0.0');
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const { lockPath } = await import('../../../src/lib/updog/index.ts');
-  await mkdir(join(host.root, 'run', 'lock'), { recursive: true });
-  await writeFile(lockPath(host.root), `${process.pid}\n`);
+  const { spawn } = await import('node:child_process');
+  const { once } = await import('node:events');
+  const { writeFile } = await import('node:fs/promises');
+  const { lockPath, withUpdogLock } = await import('../../../src/lib/updog/index.ts');
+  // Another process holds the lock (as a running updog does) until it is killed.
+  const lockModule = new URL('../../../src/lib/updog/lock.ts', import.meta.url).href;
+  const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { withUpdogLock } from ${JSON.stringify(lockModule)};
+    setInterval(() => undefined, 60_000);
+    await withUpdogLock(${JSON.stringify(host.root)}, () => { process.stdout.write('held\\n'); return new Promise(() => undefined); });
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await once(holder.stdout!, 'data');
   const busy = await t.throwsAsync(applyUpdate({ root: host.root, disk: host.disk, activate: true, ...fast }), { instanceOf: BrlError });
-  t.regex(busy!.message, new RegExp(`another updog \\(pid ${process.pid}\\) is updating this host`));
-  // A pid that cannot exist: the lock is stale.
-  await writeFile(lockPath(host.root), '4194305\n');
+  t.is(busy!.code, 'UPDOG_BUSY');
+  t.regex(busy!.message, new RegExp(`another updog \\(pid ${holder.pid}\\) is updating this host`));
+  // Killed mid-update: its pid file stays behind, but the kernel has released the lock.
+  holder.kill('SIGKILL');
+  await once(holder, 'exit');
+  t.is((await readFile(lockPath(host.root), 'utf8')).trim(), String(holder.pid));
   t.is((await applyUpdate({ root: host.root, disk: host.disk, activate: true, ...fast })).status, 'activated');
   await t.throwsAsync(readFile(lockPath(host.root)), { code: 'ENOENT' });
+  // A pid file alone (say, of a process that is alive but no updog) does not hold the lock.
+  await writeFile(lockPath(host.root), `${process.pid}\n`);
+  t.is(await withUpdogLock(host.root, async () => 'ran'), 'ran');
 });
