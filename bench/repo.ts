@@ -10,10 +10,10 @@ import { parseArgs, promisify } from 'node:util';
 import { findBuildImages } from '../src/lib/repo/build-images.ts';
 import { buildRepository } from '../src/lib/repo/build.ts';
 import { repoLayout } from '../src/lib/repo/layout.ts';
-import { signRepository } from '../src/lib/repo/maintain.ts';
+import { configuredTrustRoot, signRepository } from '../src/lib/repo/maintain.ts';
 import { defaultExpirationPolicy, resolveWavePolicy } from '../src/lib/repo/policy.ts';
 import { DirectoryReader } from '../src/lib/repo/reader.ts';
-import { addRootKey, editRootFile, initRootFile, readRootFile, readRootHistory, setRoleThreshold, setRootExpires, signRootFile } from '../src/lib/repo/root-file.ts';
+import { addRootKey, editRootFile, initRootFile, readRootFile, setRoleThreshold, setRootExpires, signRootFile } from '../src/lib/repo/root-file.ts';
 import { validateRepository } from '../src/lib/repo/validate.ts';
 import { serveDirectory } from '../src/lib/repo/serve.ts';
 import { Updater } from 'tuf-js';
@@ -40,13 +40,13 @@ async function phase(name: string, dir: string): Promise<void> {
     const now = nowSeconds();
     const extra = JSON.parse(readFileSync(join(dir, 'extra.json'), 'utf8')) as string[];
     const result = await buildRepository({
-      variant: 'dev', arch: 'x86_64', repo: { name: 'bench' }, outdir: layout.outdir, roots: await readRootHistory(rootPath),
+      variant: 'dev', arch: 'x86_64', repo: { name: 'bench' }, outdir: layout.outdir, rootPath,
       images: await findBuildImages(join(dir, 'images'), 'dev', 'x86_64'), extraCopyTargets: extra,
       wavePolicy: await resolveWavePolicy('default'), expirationPolicy: defaultExpirationPolicy, now, releaseStart: now,
     });
     detail = `${result.targets.length} targets, targets.json ${statSync(join(layout.metadataDir, `${result.versions.targets}.targets.json`)).size} bytes`;
   } else if (name === 'sign') {
-    await signRepository(layout, await readRootFile(rootPath), [await loadKeyFile(join(dir, 'key.pem'))], nowSeconds());
+    await signRepository(layout, await configuredTrustRoot(rootPath), [await loadKeyFile(join(dir, 'key.pem'))], nowSeconds());
   } else if (name === 'validate' || name === 'validate-targets') {
     const result = await validateRepository({
       reader: new DirectoryReader(layout.metadataDir, layout.targetsDir), trustedRoot: await readRootFile(rootPath), now: nowSeconds(), checkTargets: name === 'validate-targets',

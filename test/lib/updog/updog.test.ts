@@ -210,7 +210,7 @@ test('a second updog process is refused while one holds the host lock; the lock 
   t.teardown(() => repo.server.close());
   const host = await makeHost(repo, '1.0.0');
   const { spawn } = await import('node:child_process');
-  const { once } = await import('node:events');
+  const { once } = await import('node:events').then((events) => events.default);
   const { writeFile } = await import('node:fs/promises');
   const { lockPath, withUpdogLock } = await import('../../../src/lib/updog/index.ts');
   // Another process holds the lock (as a running updog does) until it is killed.
