@@ -76,11 +76,14 @@ export class UpdateRepository {
   readonly #transport: TransportOptions;
   readonly #metadataDir: string;
 
-  private constructor(location: RepositoryLocation, updater: Updater, transport: TransportOptions, metadataDir: string) {
+  readonly #consistentSnapshot: boolean;
+
+  private constructor(location: RepositoryLocation, updater: Updater, transport: TransportOptions, metadataDir: string, consistentSnapshot: boolean) {
     this.location = location;
     this.#updater = updater;
     this.#transport = transport;
     this.#metadataDir = metadataDir;
+    this.#consistentSnapshot = consistentSnapshot;
   }
 
   /**
@@ -124,12 +127,26 @@ export class UpdateRepository {
         cause: error,
       });
     }
+    return UpdateRepository.#refreshed(updater, location, transport, paths.tufState);
+  }
+
+  /**
+   * The repository from metadata already trusted in `metadataDir` (root.json at least), refreshed:
+   * what brl-tuf-client runs for conformance suites, the same path as load() after its first run.
+   */
+  static async open(metadataDir: string, location: RepositoryLocation, transport: TransportOptions): Promise<UpdateRepository> {
+    return UpdateRepository.#refreshed(newUpdater(metadataDir, location, transport), location, transport, metadataDir);
+  }
+
+  static async #refreshed(updater: Updater, location: RepositoryLocation, transport: TransportOptions, metadataDir: string): Promise<UpdateRepository> {
     try {
       await updater.refresh();
     } catch (error) {
       throw repositoryError(error, location);
     }
-    return new UpdateRepository(location, updater, transport, paths.tufState);
+    // tuf-js keeps the newest trusted root as root.json; its consistent_snapshot names the targets.
+    const root = JSON.parse(await readFile(join(metadataDir, 'root.json'), 'utf8')) as { signed?: { consistent_snapshot?: unknown } };
+    return new UpdateRepository(location, updater, transport, metadataDir, root.signed?.consistent_snapshot === true);
   }
 
   /** Where tuf-js keeps the verified metadata (root.json, timestamp.json, snapshot.json, targets.json). */
@@ -149,8 +166,9 @@ export class UpdateRepository {
     return info;
   }
 
-  /** The consistent-snapshot URL of a target: `<targets>/<sha256>.<name>`. */
+  /** A target's URL: `<targets>/<sha256>.<name>` with consistent snapshots (brl's), else `<targets>/<name>`. */
   targetUrl(info: TargetFile): string {
+    if (!this.#consistentSnapshot) return joinUrl(this.location.targetsBaseUrl, info.path);
     const sha256 = info.hashes.sha256;
     if (sha256 === undefined) {
       throw new BrlError(`target ${info.path} has no sha256 hash in targets.json`, { exitCode: ExitCode.verifyFailed, code: 'TARGET_WITHOUT_SHA256' });
