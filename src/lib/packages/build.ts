@@ -19,7 +19,7 @@ import { buildArches, crossCompiler, crossTriple, readSourceStamp, renderMacroFi
 import { loadAllPackages, loadPackage, type PackageDefinition } from './manifest.ts';
 import { lockPath, logPath, outputsIntact, readBuildRecord, replaceOutputs, rpmsDir, workRoot, type BuildRecord } from './outputs.ts';
 import { installIntoSysroot, isRegularFile, listPayload } from './rpm.ts';
-import { runSandboxed } from './sandbox.ts';
+import { runSandboxed, writeSandboxEtc } from './sandbox.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -248,6 +248,7 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
     const exitCode = await runSandboxed(
       {
         buildDir: work,
+        etcDir: await writeSandboxEtc(join(work, 'sandbox-etc')),
         readOnlyBinds: [
           { source: dependencyTree, target: `/${crossTriple(arch)}` },
           ...sourceGroups.map((group) => ({ source: join(projectDir, group), target: `${sandboxSourcesDir}/${group}` })),

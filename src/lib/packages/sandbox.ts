@@ -1,15 +1,34 @@
-// The build sandbox: bubblewrap with no network, the host read-only and only the build directory writable.
+// The build sandbox: bubblewrap with no network, only the toolchain of the host visible (read-only),
+// and only the build directory writable.
 import { spawn } from 'node:child_process';
 import { lstatSync, readlinkSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { sandboxBuildDir } from './macros.ts';
 
-/** The host's system directories the build sees, read-only; nothing else of the host is visible. */
-const hostSystemPaths = ['usr', 'etc', 'opt', 'var', 'sys', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+/**
+ * The host's directories the build sees, read-only: the toolchain and the kernel's /sys. Not /etc
+ * (a spec could copy /etc/shadow into an RPM), /var or /opt: of /etc only what the toolchain reads
+ * is bound (hostEtcFiles), and passwd/group are generated.
+ */
+const hostSystemPaths = ['usr', 'sys', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+/** Debian's tool links (awk, cc, c++ … point into /etc/alternatives) and the loader's cache. */
+const hostEtcFiles = ['/etc/alternatives', '/etc/ld.so.cache'];
+
+/** The generated /etc/passwd and /etc/group: root (the build) and nobody. */
+export async function writeSandboxEtc(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'passwd'), `root:x:0:0:root:${sandboxBuildDir}/home:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+  await writeFile(join(dir, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  return dir;
+}
 
 export interface SandboxOptions {
   /** Host directory mounted read-write at `sandboxBuildDir`; nothing else is writable. */
   buildDir: string;
+  /** Directory holding the generated passwd and group (writeSandboxEtc), bound read-only in /etc. */
+  etcDir: string;
   /** Read-only binds of host paths to absolute sandbox paths (the build dependencies' sysroot). */
   readOnlyBinds?: Array<{ source: string; target: string }>;
   /** Extra environment; the sandbox starts from an empty one. */
@@ -30,6 +49,10 @@ export function sandboxArgs(options: Omit<SandboxOptions, 'logFd'>, command: rea
   const env = { PATH: sandboxPath, HOME: `${sandboxBuildDir}/home`, LANG: 'C.UTF-8', TZ: 'UTC', TMPDIR: '/tmp', ...options.env };
   return [
     ...hostSystemPaths.flatMap(hostPathArgs),
+    '--dir', '/etc',
+    ...hostEtcFiles.flatMap((path) => ['--ro-bind-try', path, path]),
+    '--ro-bind', join(options.etcDir, 'passwd'), '/etc/passwd',
+    '--ro-bind', join(options.etcDir, 'group'), '/etc/group',
     '--dev', '/dev',
     '--proc', '/proc',
     '--tmpfs', '/tmp',

@@ -113,6 +113,29 @@ test('the build sees the host read-only and only its build directory writable', 
   t.false(existsSync('/usr/escaped'));
 });
 
+test('the build sees none of the host\'s /etc, /var or /opt: a probe RPM ships no host file', async (t) => {
+  const projectDir = makeProject([]);
+  // Host files a spec could try to publish: secrets in /etc, package state in /var, anything in /opt.
+  const hostFiles = ['/etc/shadow', '/etc/hostname', '/etc/apt/sources.list', '/var/lib/dpkg/status', '/var/log', '/opt'].filter((path) => existsSync(path));
+  t.true(hostFiles.includes('/etc/shadow') && hostFiles.includes('/var/lib/dpkg/status'), 'the probe has something to find on this host');
+  const spec = scriptSpec('probe', 'true').replace('%install\n', `%install
+mkdir -p %{buildroot}%{_cross_datadir}/probe
+for path in ${hostFiles.join(' ')}; do
+  if cp -a "$path" %{buildroot}%{_cross_datadir}/probe/ 2>/dev/null; then echo "COPIED $path"; else echo "HIDDEN $path"; fi
+done
+echo "PASSWD $(cut -d: -f1 /etc/passwd | tr '\\n' ' ')"
+`).replace('%dir %{_cross_datadir}/probe\n', '%{_cross_datadir}/probe\n');
+  writePackage(projectDir, 'probe', { 'probe.spec': spec });
+  const result = await buildPackages(projectDir, { ...quiet, names: ['probe'] });
+  t.is(result.packages[0]?.status, 'built', result.packages[0]?.error);
+  const log = readFileSync(result.packages[0]?.logPath as string, 'utf8');
+  for (const path of hostFiles) t.regex(log, new RegExp(`^HIDDEN ${path}$`, 'm'), path);
+  t.regex(log, /^PASSWD root nobody $/m, 'a generated passwd, not the host\'s');
+  const [rpm] = result.packages[0]?.rpms ?? [];
+  const listed = (await execFileAsync('rpm', ['-qpl', '--nosignature', rpm as string])).stdout.trim().split('\n');
+  t.deepEqual(listed.map((path) => path.replace(/^.*\/share\//, '/share/')), ['/share/probe']);
+});
+
 test('a binary failing the hardening check fails its build unless package.toml allows it with a reason', async (t) => {
   const projectDir = makeProject(['nopie']);
   const strict = await buildPackages(projectDir, { ...quiet, names: ['nopie'] });
