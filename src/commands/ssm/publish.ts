@@ -1,15 +1,11 @@
 import { Flags } from '@oclif/core';
-import { readAmisFile } from '../../lib/aws/amis-file.ts';
 import { AwsClients } from '../../lib/aws/clients.ts';
 import { withAwsErrors } from '../../lib/aws/errors.ts';
-import { latestAmisFile } from '../../lib/aws/publish-plan.ts';
 import { loadAwsSettings } from '../../lib/aws/settings.ts';
-import { describeChanges, ssmFlags } from '../../lib/aws/ssm-cli.ts';
+import { describeChanges, parameterPlanInputs, ssmFlags } from '../../lib/aws/ssm-cli.ts';
 import { parametersByRegion } from '../../lib/aws/ssm-parameters.ts';
 import { publishSsmParameters, type SsmResult } from '../../lib/aws/ssm-publish.ts';
-import { loadTemplates, requirePrefix } from '../../lib/aws/ssm-templates.ts';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
-import { BrlError, ExitCode } from '../../lib/core/errors.ts';
 import { writeJsonAtomic } from '../../lib/core/fs.ts';
 
 export default class SsmPublish extends BrlCommand<SsmResult> {
@@ -35,29 +31,13 @@ export default class SsmPublish extends BrlCommand<SsmResult> {
   async run(): Promise<SsmResult> {
     const { flags } = await this.parse(SsmPublish);
     const settings = await loadAwsSettings(flags);
-    let amisPath = flags['ami-input'];
-    let version = flags.version;
-    if ((amisPath === undefined || version === undefined) && settings.projectDir !== undefined) {
-      const latest = await latestAmisFile(settings.projectDir, flags.variant, flags.arch);
-      amisPath ??= latest.amisPath;
-      version ??= latest.imageVersion;
-    }
-    if (amisPath === undefined || version === undefined) {
-      throw new BrlError('outside a project, --ami-input and --version are required', { exitCode: ExitCode.usage, code: 'MISSING_FLAGS' });
-    }
+    const inputs = await parameterPlanInputs(settings, flags);
     const clients = new AwsClients();
     let result: SsmResult;
     try {
       result = await withAwsErrors(async () => publishSsmParameters({
         clients,
-        amis: await readAmisFile(amisPath),
-        amisPath,
-        regions: settings.regionsFlag,
-        variant: flags.variant,
-        arch: flags.arch,
-        imageVersion: version,
-        templates: await loadTemplates(flags['template-path']),
-        prefix: requirePrefix(flags['ssm-prefix'] ?? settings.infra.ssmPrefix),
+        ...inputs,
         allowClobber: flags['allow-clobber'],
         allowPrivateImages: flags['allow-private-images'],
       }));

@@ -1,14 +1,10 @@
 import { Flags } from '@oclif/core';
-import { readAmisFile } from '../../lib/aws/amis-file.ts';
 import { AwsClients } from '../../lib/aws/clients.ts';
-import { latestAmisFile } from '../../lib/aws/publish-plan.ts';
 import { loadAwsSettings } from '../../lib/aws/settings.ts';
-import { ssmTemplateFlags } from '../../lib/aws/ssm-cli.ts';
-import { loadTemplates, requirePrefix } from '../../lib/aws/ssm-templates.ts';
+import { parameterPlanInputs, ssmTemplateFlags } from '../../lib/aws/ssm-cli.ts';
 import { validateSsmParameters, type ValidateSsmResult } from '../../lib/aws/validate-ssm.ts';
 import { validationFailure, validationTable } from '../../lib/aws/validation.ts';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
-import { BrlError, ExitCode } from '../../lib/core/errors.ts';
 
 export default class SsmValidate extends BrlCommand<ValidateSsmResult> {
   static override summary = 'Check that SSM holds the parameters brl ssm publish would set, in every region.';
@@ -32,29 +28,13 @@ export default class SsmValidate extends BrlCommand<ValidateSsmResult> {
   async run(): Promise<ValidateSsmResult> {
     const { flags } = await this.parse(SsmValidate);
     const settings = await loadAwsSettings(flags);
-    let amisPath = flags['ami-input'];
-    let version = flags.version;
-    if ((amisPath === undefined || version === undefined) && settings.projectDir !== undefined) {
-      const latest = await latestAmisFile(settings.projectDir, flags.variant, flags.arch);
-      amisPath ??= latest.amisPath;
-      version ??= latest.imageVersion;
-    }
-    if (amisPath === undefined || version === undefined) {
-      throw new BrlError('outside a project, --ami-input and --version are required', { exitCode: ExitCode.usage, code: 'MISSING_FLAGS' });
-    }
+    const inputs = await parameterPlanInputs(settings, flags);
     const clients = new AwsClients();
     let result: ValidateSsmResult;
     try {
       result = await validateSsmParameters({
         clients,
-        amis: await readAmisFile(amisPath),
-        amisPath,
-        regions: settings.regionsFlag,
-        variant: flags.variant,
-        arch: flags.arch,
-        imageVersion: version,
-        templates: await loadTemplates(flags['template-path']),
-        prefix: requirePrefix(flags['ssm-prefix'] ?? settings.infra.ssmPrefix),
+        ...inputs,
         concurrency: flags.jobs,
       });
     } finally {
