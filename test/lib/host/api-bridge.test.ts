@@ -89,6 +89,23 @@ test('before the guest says hello the host socket refuses, and a new hello drops
   t.true(client.destroyed, 'the old session\'s client was closed by the new hello');
 });
 
+test('after garbage on the channel the host bridge refuses, and a restarted guest bridge (a new hello) serves again', async (t) => {
+  const { server } = await startServer(t);
+  const { guestEnd, hostSocket, host } = await hostBridge(t);
+  startGuestBridge(server.socketPath, guestEnd);
+  await host.guestReady;
+  t.is((await apiRequest(hostSocket, 'GET', '/os')).status, 200);
+  // Bytes that are no frame (a type past CLOSE): the host drops the session and refuses clients.
+  guestEnd.write(Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]));
+  for (let attempt = 0; attempt < 50 && (await apiRequest(hostSocket, 'GET', '/os').then(() => true, () => false)); attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
+  await t.throwsAsync(apiRequest(hostSocket, 'GET', '/os'));
+  // systemd restarts the guest's api-bridge, whose new session starts with a hello.
+  guestEnd.removeAllListeners('data');
+  startGuestBridge(server.socketPath, guestEnd);
+  for (let attempt = 0; attempt < 50 && !(await apiRequest(hostSocket, 'GET', '/os').then(() => true, () => false)); attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is((await apiRequest(hostSocket, 'GET', '/os')).status, 200);
+});
+
 test('drain waits for a bridged request to get its answer (apiclient reboot at shutdown), and returns at once when idle', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'brl-bridge-slow-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -50,6 +50,9 @@ export class FrameDecoder {
       const type = this.pending.readUInt8(0);
       const length = this.pending.readUInt32BE(5);
       if (type > FrameType.close || length > MAX_PAYLOAD_BYTES) {
+        // Start over with the next chunk: the other end's bridge restarts on a corrupt stream and
+        // opens its new session with a HELLO, which must not be read as the rest of this garbage.
+        this.pending = Buffer.alloc(0);
         throw new Error(`API bridge stream is corrupt: frame type ${type}, length ${length}`);
       }
       if (this.pending.length < HEADER_BYTES + length) break;
