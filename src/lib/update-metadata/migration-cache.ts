@@ -54,6 +54,15 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
 type Models = typeof import('@tufjs/models');
 type RoleKind = 'root' | 'timestamp' | 'snapshot' | 'targets';
 
+/**
+ * @tufjs/models is CommonJS. Imported on demand from the host's esbuild ES-module chunks, its
+ * namespace holds only `default` (module.exports); under Node's own loader the names are there too.
+ */
+async function loadModels(): Promise<Models> {
+  const imported = (await import('@tufjs/models')) as Models & { default?: Models };
+  return imported.Metadata === undefined && imported.default !== undefined ? imported.default : imported;
+}
+
 function parseMetadata<T extends Root | Timestamp | Snapshot | Targets>(models: Models, kind: RoleKind, bytes: Buffer, source: string): Metadata<T> {
   try {
     return models.Metadata.fromJSON(kind as Models['MetadataKind']['Root'], JSON.parse(bytes.toString('utf8'))) as unknown as Metadata<T>;
@@ -127,7 +136,7 @@ export async function openMigrationCache(paths: MigrationCachePaths): Promise<Ve
   const trustedRootBytes = await readOptional(paths.trustedRoot);
   if (!trustedRootBytes) throw untrusted(`there is no trusted TUF root at ${paths.trustedRoot} to verify the cached migrations with`);
   // Loaded here: updog's and the boot's other paths never need it.
-  const models = await import('@tufjs/models');
+  const models = await loadModels();
 
   let root = parseMetadata<Root>(models, 'root', trustedRootBytes, paths.trustedRoot);
   verifySigned(root, 'root', root, paths.trustedRoot);

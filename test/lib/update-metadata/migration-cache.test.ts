@@ -1,9 +1,11 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { openMigrationCache, StagedMigrationCache } from '../../../src/lib/update-metadata/migration-cache.ts';
+import { bundleAsHost } from '../../helpers/host-bundle.ts';
 import { writeSignedMigrationCache } from './migration-cache-fixture.ts';
 
 async function hostRoot(t: ExecutionContext): Promise<string> {
@@ -76,4 +78,17 @@ test('nothing cached reads as undefined; a staged cache replaces the live one on
 
   await rm(first.paths.metadataDir, { recursive: true });
   t.is(await openMigrationCache(first.paths), undefined);
+});
+
+test('the offline check works bundled as the host ships it (esbuild ES-module chunks, @tufjs/models loaded on demand)', async (t) => {
+  const root = await hostRoot(t);
+  const cache = await writeSignedMigrationCache(root, { 'migrate_v1.1.0_a.lz4': migration }, { rotateRoot: true });
+  const module = new URL('../../../src/lib/update-metadata/migration-cache.ts', import.meta.url).pathname;
+  const bundle = bundleAsHost([
+    `import { openMigrationCache } from ${JSON.stringify(module)};`,
+    `const verified = await openMigrationCache(JSON.parse(process.argv[2]));`,
+    `process.stdout.write((await verified.readTarget('migrate_v1.1.0_a.lz4')).toString());`,
+  ].join('\n'), join(root, 'bundle'));
+  const output = execFileSync(process.execPath, [bundle, JSON.stringify(cache.paths)], { encoding: 'utf8' });
+  t.is(output, migration.toString());
 });
