@@ -2,7 +2,7 @@
 // boot loader itself. B is staged and activated through the API, then damaged while the VM is off
 // (one byte of ROOT-B's superblock, or the first block of BOOT-B's kernel); at the next start GRUB
 // tries B, the boot fails (dm-verity, or GRUB cannot load the kernel), gptprio has spent B's only
-// try, and the host comes up on A — where a new update can still be applied.
+// try, and the host comes up on A — reports the update that failed — and a new update can still be applied.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -55,6 +55,12 @@ async function fallsBack(t: ExecutionContext, damage: (setup: UpdateRelease, osD
   const second = await boot(first.stateDir);
   t.log(`API ready on A after B's failed boot: ${second.readySeconds.toFixed(1)} s`);
   t.is((JSON.parse((await second.api('GET', '/os')).body) as { version_id: string }).version_id, '0.1.0');
+  // The host says why it is still on A, before anyone asks it to check for updates.
+  const reported = await second.api('GET', '/updates/status');
+  t.is(reported.status, 200, reported.body);
+  const failed = (JSON.parse(reported.body) as { failed_update?: { image: { version: string } | null; partition_set: string } }).failed_update;
+  t.is(failed?.image?.version, '0.1.1', reported.body);
+  t.is(failed?.partition_set, 'B');
   const consoleText = second.console();
 
   // The host still updates: B is written again, activated, and boots.

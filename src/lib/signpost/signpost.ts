@@ -6,8 +6,8 @@ import { readGpt, writeGpt, type GptTable } from '../image/gpt.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { activeSet, bootRecordPath, defaultDisk, type HostTarget } from './host.ts';
 import { type Bank, findSets, type PartitionSet } from '../image/banks.ts';
-import { describePartition, setFlags } from './sets.ts';
-import { applySignpostCommand, gptprioNext, grubChoice, hasBootEverSucceeded, type SignpostCommand } from './transitions.ts';
+import { describePartition, otherSet, setFlags } from './sets.ts';
+import { applySignpostCommand, gptprioNext, grubChoice, hasBootEverSucceeded, inactiveBootFailed, type SignpostCommand } from './transitions.ts';
 import { willBoot, type GptPrioFlags } from '../image/gptprio.ts';
 
 export interface SetStatus {
@@ -59,6 +59,13 @@ export function statusOf(disk: string, table: GptTable, active: Bank): SignpostS
     nextSet: grubChoice(table, disk)?.label,
     hasBootEverSucceeded: hasBootEverSucceeded(table, disk),
   };
+}
+
+/** The inactive set when it holds an update that was tried and did not boot (see inactiveBootFailed). */
+export async function failedInactiveSet(host: HostTarget): Promise<{ active: PartitionSet; inactive: PartitionSet } | undefined> {
+  const { disk, table, active } = await loadHostTable(host);
+  const inactive = otherSet(findSets(table, disk), active);
+  return inactive && inactiveBootFailed(setFlags(inactive)) ? { active, inactive } : undefined;
 }
 
 export async function signpostStatus(host: HostTarget): Promise<SignpostStatus> {

@@ -129,3 +129,12 @@ export function gptprioNext(table: GptTable, diskName: string): { table: GptTabl
   if (flags.triesLeft === 0) return { table, booted, decremented: false };
   return { table: updateFlags(table, booted, (current) => ({ ...current, triesLeft: current.triesLeft - 1 })), booted, decremented: true };
 }
+
+/**
+ * Whether the inactive set is an update that was tried and did not boot: it was activated (priority
+ * above 0), GRUB spent its tries, and it never marked itself successful. `upgrade-to-inactive` and
+ * `clear-inactive` both leave other flags, so nothing else looks like this.
+ */
+export function inactiveBootFailed(flags: GptPrioFlags): boolean {
+  return flags.priority > 0 && flags.triesLeft === 0 && !flags.successful;
+}

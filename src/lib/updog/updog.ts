@@ -11,6 +11,7 @@ import type { HostUpdateState } from '../update-metadata/select.ts';
 import { compareVersions, parseVersion } from '../update-metadata/version.ts';
 import type { OsRelease, UpdogConfig } from './config.ts';
 import type { TransportOptions } from './http.ts';
+import { removeStagedRecord, writeStagedRecord } from './staged-record.ts';
 import { withUpdogLock } from './lock.ts';
 import { PartitionWriter, lz4FrameContentSize } from './partition-writer.ts';
 import type { UpdateRepository } from './repository.ts';
@@ -215,6 +216,7 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
   const { stageMigrations } = await import('./migrations.ts');
   const stagedMigrations = await stageMigrations(options.root, repository, host.transport, migrationNames);
   try {
+    await removeStagedRecord(options.root);
     await writeGpt(disk, applySignpostCommand(table, 'clear-inactive', active.label, disk));
     // Only now: the live cache vouched for the update staged in the set just cleared.
     await stagedMigrations.commit();
@@ -246,6 +248,11 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
     await handle.close();
   }
   let status = await runSignpostCommand(options, 'mark-inactive-valid');
+  await writeStagedRecord(options.root, {
+    set: inactive.label,
+    bootPartUuid: inactive.boot.uniqueGuid,
+    image: { arch: update.arch, version: update.version, variant: update.variant },
+  });
   if (options.activate) status = await runSignpostCommand(options, 'upgrade-to-inactive');
   return { status: options.activate ? 'activated' : 'staged', update, migrations: migrationNames, signpost: status, bytesWritten };
 }

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../../src/lib/host/apiclient/main.ts';
@@ -7,7 +7,9 @@ import { apiCall } from '../../../src/lib/host/apiclient/request.ts';
 import { prepareRoot } from '../../../src/lib/host/boot/prepare-root.ts';
 import { readGpt } from '../../../src/lib/image/gpt.ts';
 import { decodeGptPrio, type GptPrioFlags } from '../../../src/lib/image/gptprio.ts';
-import { gptprioNext } from '../../../src/lib/signpost/index.ts';
+import { ApiServer } from '../../../src/lib/host/apiserver/server.ts';
+import { apiRequest } from '../../../src/lib/host/apiclient/request.ts';
+import { gptprioNext, nextBoot } from '../../../src/lib/signpost/index.ts';
 import { assertSgdiskClean } from '../../helpers/oracles.ts';
 import { activeSetBytes, ARCH, buildRelease, makeHost, startRepository, VARIANT, type ReleaseImages } from '../updog/fixtures.ts';
 import { startServer } from './_root.ts';
@@ -28,7 +30,7 @@ async function updateServer(t: ExecutionContext, hostVersion = '1.0.0') {
   const host = await makeHost(repo, hostVersion);
   // The dev variant's settings model, defaults and templates; os-release stays the one naming the host's release.
   await prepareRoot({ root: host.root, variant: 'dev', version: '1.0.0', writeOsRelease: false });
-  const started = await startServer(t, { root: host.root, updogCommand: [updog, '--disk', host.disk] });
+  const started = await startServer(t, { root: host.root, updogCommand: [updog, '--disk', host.disk], osDisk: host.disk });
   const settings = { updates: { 'metadata-base-url': repo.metadataBaseUrl, 'targets-base-url': repo.targetsBaseUrl, 'ignore-waves': true } };
   t.is((await started.call('PATCH', '/settings?tx=updates', settings)).status, 204);
   t.is((await started.call('POST', '/tx/commit_and_apply?tx=updates')).status, 200);
@@ -109,6 +111,42 @@ test('prepare writes set B, activate makes GRUB boot B, deactivate makes it boot
   t.deepEqual(await diskState(host.disk), { written: allWritten, flagsB: { priority: 0, triesLeft: 1, successful: false }, grubBoots: 'A' });
   t.is(await activeSetBytes(host.disk), activeBefore, 'set A is byte-for-byte unchanged');
   assertSgdiskClean(t, host.disk);
+});
+
+test('after GRUB gave up on an activated B, the restarted API reports the failed update at once; staging again clears it', async (t) => {
+  const { call, waitIdle, host, server } = await updateServer(t);
+  for (const path of ['/actions/refresh-updates', '/actions/prepare-update', '/actions/activate-update']) {
+    t.is((await call('POST', path)).status, 204);
+    await waitIdle();
+  }
+  await server.close();
+  // GRUB boots B once (spending its only try), B never marks itself good, the next boot lands on A.
+  t.is((await nextBoot({ root: host.root, disk: host.disk })).booted, 'B');
+  t.is((await nextBoot({ root: host.root, disk: host.disk })).booted, 'A');
+  // A new boot: /run is empty again.
+  await rm(join(host.root, 'run', 'cache'), { recursive: true, force: true });
+  const restarted = await ApiServer.start({ root: host.root, updogCommand: [updog, '--disk', host.disk], osDisk: host.disk, log: () => undefined });
+  t.teardown(() => restarted.close());
+  const again = (method: string, uri: string) => apiRequest(restarted.socketPath, method, uri);
+  const reported = await again('GET', '/updates/status');
+  t.is(reported.status, 200, reported.body);
+  const status = JSON.parse(reported.body);
+  t.is(status.update_state, 'Idle');
+  t.deepEqual(status.failed_update, {
+    image: releaseImage,
+    partition_set: 'B',
+    reason: 'update 1.1.0 in partition set B was tried and did not boot; the host fell back to set A',
+  });
+  t.is(status.most_recent_command, null);
+
+  for (const path of ['/actions/refresh-updates', '/actions/prepare-update']) {
+    t.is((await again('POST', path)).status, 204);
+    await restarted.updates.settled();
+  }
+  const staged = JSON.parse((await again('GET', '/updates/status')).body);
+  t.is(staged.update_state, 'Staged', JSON.stringify(staged.most_recent_command));
+  t.is(staged.failed_update, null);
+  t.deepEqual((await diskState(host.disk)).flagsB, { priority: 0, triesLeft: 1, successful: false });
 });
 
 test('actions the state forbids are 409; a host already on the newest release stays Idle', async (t) => {

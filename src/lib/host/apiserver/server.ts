@@ -25,6 +25,8 @@ export interface ApiServerOptions {
   /** Request bodies above this many bytes get 413. */
   maxBodyBytes?: number;
   updogCommand?: readonly string[];
+  /** The OS disk whose GPT says whether an update failed to boot; default: the booted disk. */
+  osDisk?: string;
   rebootCommand?: readonly string[];
   rollbackCommand?: readonly string[];
   /** Log lines (requests failing with 5xx); stderr by default. */
@@ -88,6 +90,7 @@ export class ApiServer {
         configPath: paths.updateConfig,
         updogCommand: options.updogCommand ?? ['updog'],
         os,
+        ...(options.osDisk === undefined ? {} : { disk: options.osDisk }),
       }),
       // Bottlerocket asks logind for inhibitors over D-Bus (--check-inhibitors=yes). A brl host runs
       // neither D-Bus nor logind, so there is nothing to inhibit and systemctl reaches PID 1 over

@@ -2,7 +2,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse } from 'smol-toml';
-import { errnoCode } from '../../core/errors.ts';
+import { errnoCode, isBrlError } from '../../core/errors.ts';
+import type { Bank } from '../../image/banks.ts';
 import { brlInstallDir } from '../../core/paths.ts';
 import { writeFileAtomic } from '../../core/fs.ts';
 import { runHostCommand } from '../commands.ts';
@@ -33,6 +34,11 @@ export interface UpdateStatus {
   chosen_update: UpdateImage | null;
   active_partition: PartitionInfo;
   staging_partition: PartitionInfo | null;
+  /**
+   * brl: set when the host came up after GRUB gave up on the inactive set (an activated update that
+   * did not boot); kept until an update is staged again. Upstream cannot tell a fallback from a boot.
+   */
+  failed_update?: FailedUpdate | null;
   most_recent_command: {
     cmd_type: UpdateCommand;
     cmd_status: 'Success' | 'Failed' | 'Unknown';
@@ -42,6 +48,13 @@ export interface UpdateStatus {
   } | null;
 }
 
+export interface FailedUpdate {
+  /** The release that did not boot, from updog's record of what it staged; null if that is gone. */
+  image: UpdateImage | null;
+  partition_set: Bank;
+  reason: string;
+}
+
 export interface UpdateControllerOptions {
   root: string;
   statusPath: string;
@@ -49,6 +62,8 @@ export interface UpdateControllerOptions {
   /** The updog program and leading arguments; `--root <root>` is appended to every call. */
   updogCommand: readonly string[];
   os: () => Promise<OsInfo>;
+  /** The OS disk; default: the disk holding the booted BOOT partition. */
+  disk?: string;
 }
 
 const ALLOWED_FROM: Record<UpdateCommand, readonly UpdateState[]> = {
@@ -77,14 +92,19 @@ export class UpdateController {
   async status(): Promise<UpdateStatus> {
     if (this.running) throw new HttpError(423, 'Unable to obtain shared lock for reading update status');
     const status = await this.readStatus();
-    if (!status) throw new HttpError(404, 'Update status is uninitialized, refresh-updates to initialize it');
-    return status;
+    if (status) return status;
+    // A host that fell back says so at once; otherwise the status starts at the first action, as upstream's.
+    const failed = await this.bootFailure();
+    if (!failed) throw new HttpError(404, 'Update status is uninitialized, refresh-updates to initialize it');
+    const initial = await this.initialStatus(failed);
+    await this.writeStatus(initial);
+    return initial;
   }
 
   /** Validates and starts `command`; resolves once it has started (the API answers 204 then). */
   async start(command: UpdateCommand): Promise<void> {
     if (this.running) throw new HttpError(423, 'Update lock held: another update action is in progress');
-    const status = (await this.readStatus()) ?? (await this.initialStatus());
+    const status = (await this.readStatus()) ?? (await this.initialStatus(await this.bootFailure()));
     if (!ALLOWED_FROM[command].includes(status.update_state)) {
       throw new HttpError(409, `Update action '${command}' is not allowed in state '${status.update_state}'`);
     }
@@ -159,6 +179,7 @@ export class UpdateController {
         return;
       }
       case 'prepare':
+        status.failed_update = null;
         status.staging_partition = { image: status.chosen_update as UpdateImage, next_to_boot: false };
         status.update_state = 'Staged';
         return;
@@ -188,7 +209,31 @@ export class UpdateController {
 
   private versionLock = 'latest';
 
-  private async initialStatus(): Promise<UpdateStatus> {
+  /** Whether GRUB gave up on the inactive set, read from the GPT; null when it did not (or no A/B disk). */
+  private async bootFailure(): Promise<FailedUpdate | null> {
+    // Loaded here, not at start-up: the GPT code is only needed once per boot.
+    const [{ failedInactiveSet }, { readStagedRecord }] = await Promise.all([import('../../signpost/signpost.ts'), import('../../updog/staged-record.ts')]);
+    let failure;
+    try {
+      failure = await failedInactiveSet({ root: this.options.root, ...(this.options.disk === undefined ? {} : { disk: this.options.disk }) });
+    } catch (error) {
+      // No booted disk to read (a root directory in tests, a host without A/B sets): nothing failed.
+      if (isBrlError(error)) return null;
+      throw error;
+    }
+    if (!failure) return null;
+    const { inactive, active } = failure;
+    const record = await readStagedRecord(this.options.root);
+    const image = record?.set === inactive.label && record.bootPartUuid === inactive.boot.uniqueGuid ? record.image : null;
+    const what = image ? `update ${image.version}` : 'the update';
+    return {
+      image,
+      partition_set: inactive.label,
+      reason: `${what} in partition set ${inactive.label} was tried and did not boot; the host fell back to set ${active.label}`,
+    };
+  }
+
+  private async initialStatus(failed: FailedUpdate | null): Promise<UpdateStatus> {
     const os = await this.options.os();
     this.versionLock = await this.readVersionLock();
     return {
@@ -197,6 +242,7 @@ export class UpdateController {
       chosen_update: null,
       active_partition: { image: { arch: os.arch, version: os.version_id, variant: os.variant_id }, next_to_boot: true },
       staging_partition: null,
+      failed_update: failed,
       most_recent_command: null,
     };
   }
