@@ -9,7 +9,7 @@ export default class RepoBuild extends BrlCommand<BuildResult & { rootPath: stri
   static override summary = 'Add a variant build to a TUF update repository.';
   static override description = [
     'Loads the repository in --outdir (or, when Infra.toml sets metadata_base_url and targets_url, the published one), adds the build\'s boot, root and hash images and its manifest.json entry (max_version carried over, waves from the policy, migrations from Release.toml), and writes new targets, snapshot and timestamp metadata with unix-time versions.',
-    'Targets are stored once as targets/<sha256>.<name> and written before any metadata; metadata goes to <outdir>/<variant>/<arch>/. A different file under an existing target name is refused.',
+    'Targets are stored once as targets/<sha256>.<name> and written before any metadata; metadata goes to <outdir>/<variant>/<arch>/. A different file under an existing target name is refused. Building the same images again is a re-release: the update stays, its waves are recomputed from --wave-policy and --release-start-time and its migrations from Release.toml (e.g. to move a rollout), and the metadata is signed anew.',
     'Signs with --key or the configured signing_keys; --unsigned stages the repository for `brl repo sign` on a trusted machine.',
   ].join('\n\n');
 

@@ -17,6 +17,7 @@ import { requireTargetMatch, sha256Hex } from '../tuf/verify.ts';
 import {
   addUpdate,
   emptyManifest,
+  findUpdate,
   parseManifest,
   serializeManifest,
   setMigrations,
@@ -118,7 +119,11 @@ export async function buildRepository(options: BuildOptions): Promise<BuildResul
         }
         const names = { boot: basename(images.boot), root: basename(images.root), hash: basename(images.hash) };
         const key = { variant: options.variant, arch: options.arch, version: images.version };
-        manifest = addUpdate(manifest, { ...key, images: names });
+        // The same images again (their targets are checked unchanged when stored) is a re-release:
+        // only waves and migrations are set anew, e.g. to move a rollout's start.
+        const released = findUpdate(manifest, key);
+        const sameImages = released !== undefined && released.images.boot === names.boot && released.images.root === names.root && released.images.hash === names.hash;
+        if (!sameImages) manifest = addUpdate(manifest, { ...key, images: names });
         manifest = setWaves(manifest, key, options.wavePolicy, options.releaseStart * 1000);
         if (options.migrations) manifest = setMigrations(manifest, options.migrations);
       },

@@ -22,6 +22,11 @@ function findIndex(manifest: Manifest, key: UpdateKey): number {
   );
 }
 
+/** The update for `key` (versions compared as versions), if the manifest has it. */
+export function findUpdate(manifest: Manifest, key: UpdateKey): Update | undefined {
+  return manifest.updates[findIndex(manifest, key)];
+}
+
 function notFound(key: UpdateKey): BrlError {
   return new BrlError(`manifest has no update for variant ${key.variant}, arch ${key.arch}, version ${key.version}`, {
     hint: 'list the manifest\'s updates with `brl repo manifest validate` and check variant, arch and version',

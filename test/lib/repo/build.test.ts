@@ -79,10 +79,33 @@ test('a second build extends the repository: both updates, max_version carried t
   t.true(existsSync(join(second.result.metadataDir, `${first.result.versions.targets}.targets.json`)));
 });
 
-test('adding the same version twice is refused', async (t) => {
+test('building the same images again is a re-release: one update, waves from the new start, higher metadata versions', async (t) => {
+  const dir = tempDir();
+  const now = Math.floor(Date.now() / 1000);
+  const first = await buildSignedRepo({ dir, now });
+  const later = now + 86_400;
+  const second = await buildSignedRepo({ dir, signer: first.signer, rootPath: first.rootPath, now: later });
+  const manifest = manifestOf(second);
+  t.is(manifest.updates.length, 1);
+  t.is(Date.parse(manifest.updates[0]!.waves['0']!) / 1000, later + 3600, 'the first wave counts from the second release start');
+  t.true(second.result.versions.timestamp > first.result.versions.timestamp);
+  t.true(second.result.versions.targets > first.result.versions.targets);
+});
+
+test('the same version with other images is refused: under other names as an existing update, under the same names as changed targets', async (t) => {
   const dir = tempDir();
   const first = await buildSignedRepo({ dir });
-  await t.throwsAsync(buildSignedRepo({ dir, signer: first.signer, rootPath: first.rootPath }), { message: /already has an update for variant dev, arch x86_64, version 1\.0\.0/ });
+  const common = {
+    variant: 'dev', arch: 'x86_64', repo: { name: 'default' }, outdir: first.outdir, rootPath: first.rootPath, migrations: {},
+    wavePolicy: await resolveWavePolicy('default'), expirationPolicy: defaultExpirationPolicy, now: Math.floor(Date.now() / 1000), releaseStart: Math.floor(Date.now() / 1000), signers: [first.signer],
+  };
+  const otherBuild = await findBuildImages(makeImages(join(dir, 'other'), '1.0.0', 'dev', 'x86_64', 'fedcba98'), 'dev', 'x86_64');
+  const exists = await t.throwsAsync(buildRepository({ ...common, images: otherBuild }));
+  t.regex(exists!.message, /already has an update for variant dev, arch x86_64, version 1\.0\.0/);
+  const changedDir = makeImages(join(dir, 'changed'));
+  writeFileSync(join(changedDir, 'bottlerocket-dev-x86_64-1.0.0-abcdef12-root.ext4.lz4'), 'other bytes');
+  const changed = await t.throwsAsync(buildRepository({ ...common, images: await findBuildImages(changedDir, 'dev', 'x86_64') }));
+  t.is((changed as { code?: string }).code, 'TARGET_CONFLICT');
 });
 
 test('a different file under an existing target name is refused', async (t) => {
