@@ -116,6 +116,8 @@ export interface StreamOptions {
   maxLength?: number;
   /** Only the first bytes: ranges end there and the stream stops there. */
   prefixLength?: number;
+  /** The body's first bytes are already at hand (a previous run's): start at this offset. */
+  startAt?: number;
 }
 
 /**
@@ -124,7 +126,7 @@ export interface StreamOptions {
  * re-sent prefix is skipped so the consumer sees one continuous body.
  */
 export async function* streamBody(url: string, options: TransportOptions, stream: StreamOptions = {}): AsyncGenerator<Buffer> {
-  let received = 0;
+  let received = stream.startAt ?? 0;
   let failures = 0;
   let backoff = options.initialBackoffMs;
   const limit = stream.expectedLength ?? stream.maxLength;

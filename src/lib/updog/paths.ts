@@ -7,6 +7,7 @@ export function hostPaths(root: string): {
   osRelease: string;
   trustedRoot: string;
   tufState: string;
+  partialDownloads: string;
   migrationMetadata: string;
   migrationTargets: string;
 } {
@@ -17,6 +18,8 @@ export function hostPaths(root: string): {
     trustedRoot: cache.trustedRoot,
     /** tuf-js's verified metadata, kept between runs for rollback protection (brl addition). */
     tufState: join(root, 'var', 'lib', 'updog', 'metadata'),
+    /** Image bytes a run received before it gave up, for the next run to resume from (brl addition). */
+    partialDownloads: join(root, 'var', 'cache', 'updog', 'partial'),
     migrationMetadata: cache.metadataDir,
     migrationTargets: cache.targetsDir,
   };

@@ -169,14 +169,14 @@ async function checkImagesFit(repository: UpdateRepository, update: Update, inac
 }
 
 /** Streams one image target through the LZ4 decoder into its partition; returns the bytes written. */
-async function writeImage(repository: UpdateRepository, name: string, handle: FileHandle, partition: GptPartition, label: string): Promise<number> {
+async function writeImage(repository: UpdateRepository, name: string, handle: FileHandle, partition: GptPartition, label: string, partialDir: string): Promise<number> {
   const { offset, size } = partitionPlace(partition);
   const writer = new PartitionWriter(handle, offset, size, label);
   const { length } = await repository.targetInfo(name);
   // One decoding thread per core, but none beyond the main thread for images of a few blocks.
   const decoders = length < 16 * 1024 * 1024 ? 1 : availableParallelism();
   const { decodeLz4Parallel } = await import('./lz4-parallel.ts');
-  for await (const block of decodeLz4Parallel(repository.streamTarget(name), { decoders })) await writer.write(block);
+  for await (const block of decodeLz4Parallel(repository.streamTarget(name, { partialDir }), { decoders })) await writer.write(block);
   await writer.finish();
   return writer.bytesWritten;
 }
@@ -207,6 +207,11 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
   const inactive = inactiveSetOf(sets, active, disk);
   checkDiskLayout(disk, active, inactive);
   await checkImagesFit(repository, update, inactive, host.transport);
+  // Bytes kept by an interrupted run of this update are resumed from; any others are stale.
+  const [{ hostPaths }, { prunePartialDownloads }] = await Promise.all([import('./paths.ts'), import('./repository.ts')]);
+  const partialDir = hostPaths(options.root).partialDownloads;
+  const imageShas = await Promise.all((['root', 'boot', 'hash'] as const).map(async (role) => (await repository.targetInfo(update.images[role])).hashes.sha256 ?? ''));
+  await prunePartialDownloads(partialDir, imageShas);
 
   const running = parseVersion(host.state.version, 'VERSION_ID');
   const target = parseVersion(update.version, 'update version');
@@ -236,7 +241,7 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
     };
     const write = (role: 'root' | 'boot' | 'hash'): Promise<number> =>
       timed(`writing ${update.images[role]} to ${role.toUpperCase()}-${inactive.label}`,
-        () => writeImage(repository, update.images[role], handle, inactive[role], `${role.toUpperCase()}-${inactive.label}`));
+        () => writeImage(repository, update.images[role], handle, inactive[role], `${role.toUpperCase()}-${inactive.label}`, partialDir));
     const root = await write('root');
     const boot = await write('boot');
     const hash = await write('hash');

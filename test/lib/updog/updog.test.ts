@@ -1,6 +1,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readGpt } from '../../../src/lib/image/gpt.ts';
 import { applyUpdate, checkUpdate, revertUpdate } from '../../../src/lib/updog/index.ts';
@@ -193,6 +194,52 @@ test('a dropped connection resumes with Range and the written image is still exa
   t.is(result.status, 'activated');
   const ranges = repo.server.requestsFor(path).map((r) => r.range ?? 'whole');
   t.deepEqual(ranges, ['bytes=0-14', 'bytes=0-14', 'whole', 'bytes=5000-', 'bytes=14000-']);
+  t.true((await partitionBytes(host.disk, 'BOTTLEROCKET-ROOT-B', releaseB.root.length)).equals(releaseB.root));
+});
+
+/** A host whose first update run gives up on B's root image after the server sent 6000 bytes of it and stalled. */
+async function interruptedUpdate(t: import('ava').ExecutionContext) {
+  const repo = await startRepository([releaseB], {}, { '(1.0.0, 1.1.0)': [] });
+  t.teardown(() => repo.server.close());
+  const host = await makeHost(repo, '1.0.0');
+  const path = repo.targetPath(releaseB.names.root);
+  // The size pre-check takes its 15 bytes of the first stall; the write gets 6000 bytes, then nothing.
+  repo.server.addFaults(path, { kind: 'stall', bytes: 6000 }, { kind: 'stall', bytes: 6000 });
+  const given = await t.throwsAsync(applyUpdate({ root: host.root, disk: host.disk, activate: true, transport: { ...fast.transport, idleTimeoutMs: 300, attemptsWithoutProgress: 1 } }), { instanceOf: BrlError });
+  t.is(given!.code, 'DOWNLOAD_FAILED');
+  t.false((await signpostStatus(host)).sets.find((s) => s.label === 'B')!.willBoot, 'B stays unbootable');
+  const partialDir = join(host.root, 'var', 'cache', 'updog', 'partial');
+  const kept = await readdir(partialDir);
+  t.deepEqual(kept, [`${createHash('sha256').update(releaseB.targets[releaseB.names.root]!).digest('hex')}.partial`]);
+  const keptPath = join(partialDir, kept[0]!);
+  const keptBytes = (await readFile(keptPath)).length;
+  t.true(keptBytes > 0 && keptBytes <= 6000, `${keptBytes} bytes kept`);
+  return { repo, host, path, partialDir, keptPath, keptBytes, requestsBefore: repo.server.requestsFor(path).length };
+}
+
+test('a download given up mid-way is resumed by the next run from the bytes it kept; the image is exact and nothing stays kept', async (t) => {
+  const { repo, host, path, partialDir, keptBytes, requestsBefore } = await interruptedUpdate(t);
+  const result = await applyUpdate({ root: host.root, disk: host.disk, activate: true, ...fast });
+  t.is(result.status, 'activated');
+  const ranges = repo.server.requestsFor(path).slice(requestsBefore).map((r) => r.range ?? 'whole');
+  t.deepEqual(ranges, ['bytes=0-14', `bytes=${keptBytes}-`], 'only the rest was asked for');
+  t.true((await partitionBytes(host.disk, 'BOTTLEROCKET-ROOT-B', releaseB.root.length)).equals(releaseB.root));
+  t.deepEqual(await readdir(partialDir), []);
+});
+
+test('kept bytes that were altered fail the hash and are dropped, B stays unbootable, and the run after downloads afresh', async (t) => {
+  const { repo, host, path, keptPath, requestsBefore } = await interruptedUpdate(t);
+  const altered = await readFile(keptPath);
+  altered[100] = altered[100]! ^ 0xff;
+  await writeFile(keptPath, altered);
+  const mismatch = await t.throwsAsync(applyUpdate({ root: host.root, disk: host.disk, activate: true, ...fast }), { instanceOf: BrlError });
+  t.is(mismatch!.code, 'TARGET_MISMATCH');
+  t.false((await signpostStatus(host)).sets.find((s) => s.label === 'B')!.willBoot);
+  const afterMismatch = repo.server.requestsFor(path).length;
+  const result = await applyUpdate({ root: host.root, disk: host.disk, activate: true, ...fast });
+  t.is(result.status, 'activated');
+  t.deepEqual(repo.server.requestsFor(path).slice(afterMismatch).map((r) => r.range ?? 'whole'), ['bytes=0-14', 'whole']);
+  t.true(requestsBefore < afterMismatch);
   t.true((await partitionBytes(host.disk, 'BOTTLEROCKET-ROOT-B', releaseB.root.length)).equals(releaseB.root));
 });
 
