@@ -107,11 +107,15 @@ export async function updogMain(argv: string[], io: CliIo): Promise<number> {
       }
       case 'update':
       case 'update-image': {
+        const started = performance.now();
         const result = await applyUpdate({ ...options, activate: subcommand === 'update' });
         if (!result.update) {
           io.stderr('No update required\n');
           return 0;
         }
+        // What an operator sizes hosts by: how long it took and the most memory updog held.
+        const written = Object.values(result.bytesWritten ?? {}).reduce((sum, bytes) => sum + bytes, 0);
+        options.log?.('info', `Wrote ${(written / 1048576).toFixed(1)} MiB of ${result.update.version} into the inactive set in ${((performance.now() - started) / 1000).toFixed(1)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
         io.stdout(values.json ? `${updateJson(result.update)}\n` : `Update applied: ${result.update.variant} ${result.update.version}\n`);
         if (values.reboot && subcommand === 'update') await reboot();
         return 0;

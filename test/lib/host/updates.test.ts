@@ -125,7 +125,8 @@ test('after GRUB gave up on an activated B, the restarted API reports the failed
   t.is((await nextBoot({ root: host.root, disk: host.disk })).booted, 'A');
   // A new boot: /run is empty again.
   await rm(join(host.root, 'run', 'cache'), { recursive: true, force: true });
-  const restarted = await ApiServer.start({ root: host.root, updogCommand: [updog, '--disk', host.disk], osDisk: host.disk, log: () => undefined });
+  const logged: string[] = [];
+  const restarted = await ApiServer.start({ root: host.root, updogCommand: [updog, '--disk', host.disk], osDisk: host.disk, log: (line) => logged.push(line) });
   t.teardown(() => restarted.close());
   const again = (method: string, uri: string) => apiRequest(restarted.socketPath, method, uri);
   const reported = await again('GET', '/updates/status');
@@ -146,6 +147,9 @@ test('after GRUB gave up on an activated B, the restarted API reports the failed
   const staged = JSON.parse((await again('GET', '/updates/status')).body);
   t.is(staged.update_state, 'Staged', JSON.stringify(staged.most_recent_command));
   t.is(staged.failed_update, null);
+  // The journal says what each action did, with updog's own account of the write.
+  t.true(logged.includes('update action prepare: Success'), logged.join('\n'));
+  t.true(logged.some((line) => /^updog: Wrote \d+\.\d MiB of 1\.1\.0 into the inactive set in \d+\.\d s, peak RSS \d+ MiB$/.test(line)), logged.join('\n'));
   t.deepEqual((await diskState(host.disk)).flagsB, { priority: 0, triesLeft: 1, successful: false });
 });
 

@@ -91,6 +91,7 @@ export class ApiServer {
         updogCommand: options.updogCommand ?? ['updog'],
         os,
         ...(options.osDisk === undefined ? {} : { disk: options.osDisk }),
+        log: (line) => log(line),
       }),
       // Bottlerocket asks logind for inhibitors over D-Bus (--check-inhibitors=yes). A brl host runs
       // neither D-Bus nor logind, so there is nothing to inhibit and systemctl reaches PID 1 over

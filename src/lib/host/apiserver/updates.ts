@@ -64,6 +64,8 @@ export interface UpdateControllerOptions {
   os: () => Promise<OsInfo>;
   /** The OS disk; default: the disk holding the booted BOOT partition. */
   disk?: string;
+  /** Where each action's outcome and updog's messages go (the server's log, i.e. the journal). */
+  log?: (line: string) => void;
 }
 
 const ALLOWED_FROM: Record<UpdateCommand, readonly UpdateState[]> = {
@@ -154,6 +156,8 @@ export class UpdateController {
       }
     }
     const succeeded = outcome.status === 'ok' && exitStatus === 0;
+    this.options.log?.(`update action ${command}: ${succeeded ? 'Success' : `Failed (exit ${exitStatus})`}`);
+    for (const line of outcome.stderr.split('\n').filter((text) => text.trim() !== '')) this.options.log?.(`updog: ${line}`);
     const final = succeeded ? next : status;
     final.most_recent_command = {
       cmd_type: command,
