@@ -46,8 +46,11 @@ const port = Duplex.from({
 const bridge = startGuestBridge(values['socket-path'], port);
 // process.exit() would wait forever for the thread-pool read that is blocked on the port (libuv joins
 // its threads at exit): once drained, end the way SIGTERM does by default, which systemd counts as clean.
+// The drain ends as soon as the last bridged request is answered; its bound is generous because the
+// answer to POST /actions/reboot comes only once `systemctl reboot` returns, which on a loaded host
+// took over 5 s while systemd was already stopping units (apiclient reboot then saw no answer).
 process.once('SIGTERM', () => {
-  void bridge.drain(5000).then(() => process.kill(process.pid, 'SIGTERM'));
+  void bridge.drain(30_000).then(() => process.kill(process.pid, 'SIGTERM'));
 });
 await bridge.closed;
 process.stderr.write('api-bridge: the port closed\n');
