@@ -1,7 +1,8 @@
 // Two versions of the dev image and a signed repository holding the newer one, served on
 // 127.0.0.1 for a VM to update from (through `--forward`), as the VM update tests need them.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { serveDirectory, type RunningServer } from '../../src/lib/repo/serve.ts';
 import type { VariantBuildResult } from '../../src/lib/variant/build.ts';
 import { brl, repoDir } from './cli.ts';
@@ -21,6 +22,24 @@ export interface UpdateRelease {
   userData: string;
   /** Paths the server was asked for. */
   requests: string[];
+  /** Builds B into the served repository again (new metadata versions) under another wave policy. */
+  rebuild(wavePolicy: string): Promise<void>;
+  /** The repository directory being served. */
+  repo: string;
+  /** The signing key and root role the images trust. */
+  key: string;
+  roles: string;
+  /** Runs `brl …` as B's release engineer (B's Release.toml), failing on a non-zero exit. */
+  releaseCommand(args: string[]): Promise<void>;
+}
+
+export interface ReleaseOptions {
+  /** Declarative migrations from A to B, by target name (`migrate_v0.1.1_<name>.lz4`). */
+  migrations?: Record<string, object>;
+  /** A `[[waves]]` TOML policy for B; default: the built-in policy, with waves ignored by the host. */
+  wavePolicy?: string;
+  /** More `[settings.updates]` lines of the user data (e.g. `seed = 2000`). */
+  updateSettings?: string[];
 }
 
 async function ok(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -33,6 +52,7 @@ export async function makeUpdateRelease(
   dir: string,
   buildA: (env: NodeJS.ProcessEnv) => Promise<VariantBuildResult>,
   buildB: (env: NodeJS.ProcessEnv) => Promise<VariantBuildResult>,
+  options: ReleaseOptions = {},
 ): Promise<UpdateRelease> {
   const roles = join(dir, 'root.json');
   const key = join(dir, 'root.pem');
@@ -43,12 +63,34 @@ export async function makeUpdateRelease(
   await ok(['repo', 'root', 'sign', roles, '--key', key]);
   const a = await buildA({ PUBLISH_REPO_ROOT_JSON: roles });
   const b = await buildB({ PUBLISH_REPO_ROOT_JSON: roles, BUILDSYS_VERSION_IMAGE: '0.1.1' });
-  // The release of B: its version and the migration path from A (none to run), as its Release.toml says.
+  // The release of B: its version and the migration path from A, as its Release.toml says; the
+  // migration documents go where a variant build leaves them, `<prefix>-migrations.tar`.
   const release = join(dir, 'release');
   mkdirSync(release);
-  writeFileSync(join(release, 'Release.toml'), 'version = "0.1.1"\n\n[migrations]\n"(0.1.0, 0.1.1)" = []\n');
+  const migrationNames = Object.keys(options.migrations ?? {});
+  writeFileSync(join(release, 'Release.toml'), `version = "0.1.1"\n\n[migrations]\n"(0.1.0, 0.1.1)" = ${JSON.stringify(migrationNames)}\n`);
+  if (migrationNames.length > 0) {
+    const staging = join(dir, 'migrations');
+    mkdirSync(staging);
+    for (const [name, document] of Object.entries(options.migrations ?? {})) {
+      writeFileSync(join(staging, name), execFileSync('lz4', ['-9', '-c'], { input: JSON.stringify(document) }));
+    }
+    const osDisk = b.artifacts.find((artifact) => artifact.kind === 'os-disk');
+    if (osDisk === undefined) throw new Error('B has no OS disk');
+    const prefix = basename(osDisk.file).replace(/\.img\.lz4$/, '');
+    execFileSync('tar', ['-cf', join(b.outputDir, `${prefix}-migrations.tar`), '-C', staging, ...migrationNames]);
+  }
   const repo = join(dir, 'repo');
-  await ok(['repo', 'build', '--variant', 'dev', '--arch', 'x86_64', '--key', key, '--root-role-path', roles, '--outdir', repo, '--images-dir', b.outputDir], { ...process.env, BRL_PROJECT_DIR: release });
+  const policyFile = join(dir, 'waves.toml');
+  const releaseCommand = (args: string[]): Promise<void> => ok(args, { ...process.env, BRL_PROJECT_DIR: release });
+  const build = async (wavePolicy: string | undefined): Promise<void> => {
+    if (wavePolicy !== undefined) writeFileSync(policyFile, wavePolicy);
+    await releaseCommand([
+      'repo', 'build', '--variant', 'dev', '--arch', 'x86_64', '--key', key, '--root-role-path', roles, '--outdir', repo, '--images-dir', b.outputDir,
+      ...(wavePolicy === undefined ? [] : ['--wave-policy', policyFile]),
+    ]);
+  };
+  await build(options.wavePolicy);
   const requests: string[] = [];
   const server = await serveDirectory(repo, { onRequest: (line) => requests.push(line.path) });
   const userData = join(dir, 'user-data.toml');
@@ -56,8 +98,9 @@ export async function makeUpdateRelease(
     '[settings.updates]',
     `metadata-base-url = "http://10.0.2.100:${GUEST_REPO_PORT}/dev/x86_64/"`,
     `targets-base-url = "http://10.0.2.100:${GUEST_REPO_PORT}/targets/"`,
-    'ignore-waves = true',
+    `ignore-waves = ${options.wavePolicy === undefined}`,
+    ...(options.updateSettings ?? []),
     '',
   ].join('\n'));
-  return { a, b, server, forward: `${GUEST_REPO_PORT}:${new URL(server.url).port}`, userData, requests };
+  return { a, b, server, forward: `${GUEST_REPO_PORT}:${new URL(server.url).port}`, userData, requests, rebuild: build, repo, key, roles, releaseCommand };
 }

@@ -1,7 +1,7 @@
 // Boots an image with `brl vm run --wait-ready` for VM tests: its own state directory and API
 // socket per VM (parallel-safe), and the VM stopped in teardown whatever the test did.
 import type { ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ export interface BootedVm {
   /** Waits until the guest API answers, or fails after `seconds`. */
   waitForApi(seconds: number): Promise<void>;
   stop(): Promise<void>;
+  /** Pulls the plug: SIGKILL to QEMU (nothing in the guest or QEMU gets to flush), then waits for the supervisor to end. */
+  powerOff(): Promise<void>;
 }
 
 export interface BootOptions {
@@ -39,9 +41,18 @@ export interface BootOptions {
   resume?: string;
 }
 
+/** Boots a VM for a test: its state directory (unless resumed) and the VM go with the test. */
 export async function bootVm(t: ExecutionContext, options: BootOptions): Promise<BootedVm> {
   const stateDir = options.resume ?? mkdtempSync(join(tmpdir(), 'brl-vm-'));
   if (options.resume === undefined) t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const vm = await startVm({ ...options, resume: stateDir });
+  t.teardown(vm.stop);
+  return vm;
+}
+
+/** Boots a VM in `options.resume` (or a new state directory) and returns once its API answers; the caller stops it. */
+export async function startVm(options: BootOptions): Promise<BootedVm> {
+  const stateDir = options.resume ?? mkdtempSync(join(tmpdir(), 'brl-vm-'));
   const args = [
     'vm', 'run', '--image', options.image, '--firmware', options.firmware ?? 'uefi', '--accel', 'tcg',
     '--state-dir', stateDir, '--persist', '--wait-ready', '--timeout', '420', '--json',
@@ -66,7 +77,6 @@ export async function bootVm(t: ExecutionContext, options: BootOptions): Promise
     for (let i = 0; i < 600 && alive(); i++) await sleep(100);
     if (alive()) process.kill(started.pid, 'SIGKILL');
   };
-  t.teardown(stop);
   const consoleText = (): string => readFileSync(started.consoleLog, 'latin1');
   const api = (method: string, uri: string, body?: unknown): Promise<ApiResponse> =>
     apiRequest(started.apiSocket, method, uri, body === undefined ? undefined : JSON.stringify(body));
@@ -97,6 +107,14 @@ export async function bootVm(t: ExecutionContext, options: BootOptions): Promise
       throw new Error(`the guest API did not answer within ${seconds} s:\n${consoleText().slice(-3000)}`);
     },
     stop,
+    async powerOff() {
+      const children = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(started.pid)], { encoding: 'utf8' });
+      const qemu = children.split('\n').map((line) => line.trim().split(/\s+/)).find(([, name]) => name?.startsWith('qemu-system'));
+      if (qemu === undefined) throw new Error(`no QEMU under supervisor ${started.pid}: ${children}`);
+      process.kill(Number(qemu[0]), 'SIGKILL');
+      for (let i = 0; i < 600 && alive(); i++) await sleep(100);
+      if (alive()) throw new Error(`supervisor ${started.pid} did not end after QEMU was killed`);
+    },
   };
 }
 
