@@ -102,6 +102,12 @@ class ByteReader {
     this.#source = source[Symbol.asyncIterator]();
   }
 
+  /** Ends the source early (a corrupt block, a consumer that stopped), so it can clean up. */
+  async close(): Promise<void> {
+    if (!this.#ended) await this.#source.return?.(undefined);
+    this.#ended = true;
+  }
+
   async #more(): Promise<boolean> {
     while (this.#at >= this.#chunk.length) {
       if (this.#ended) return false;
@@ -380,5 +386,6 @@ async function* decodeInOrder(source: AsyncIterable<Buffer>, options: ParallelDe
     if (!sawFrame) throw corrupt('no LZ4 frame in the input');
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
+    await reader.close();
   }
 }

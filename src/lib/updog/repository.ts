@@ -1,13 +1,13 @@
 // The signed update repository as updog sees it: tuf-js for metadata (trust kept between runs),
 // and brl's own streaming, length- and hash-checked target reads.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Updater, type Fetcher, type TargetFile } from 'tuf-js';
 import { DownloadHTTPError, DownloadLengthMismatchError, ExpiredMetadataError } from 'tuf-js/dist/error.js';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 import { BodyLengthError, HttpStatusError, getBytes, streamBody, type TransportOptions } from './http.ts';
+import { PartialDownload } from './partial-download.ts';
 import { hostPaths } from './paths.ts';
 
 const MIB = 1024 * 1024;
@@ -184,20 +184,21 @@ export class UpdateRepository {
    * when the last byte is in: a mismatch throws before the generator finishes, so a consumer that
    * only commits on completion never commits unverified data.
    *
-   * With `partialDir`, the bytes received are also kept in `<partialDir>/<sha256>.partial` until the
-   * target verifies, so a run that gives up (a stalled server, a reboot) leaves them for the next
-   * one: it replays them from disk, hashed like new bytes, and asks the server only for the rest.
-   * A kept prefix that was altered fails the hash and is deleted, so the run after starts afresh.
+   * With `partialDir`, the bytes are also kept there (`partial-download.ts`) until the target
+   * verifies. A run that fails on the transport (a stalled or unreachable server) leaves them, and
+   * the next run replays them from disk, hashed like new bytes, and asks the server only for the
+   * rest. Any other end (a mismatch, a consumer that gave up on damaged data) drops them.
    */
   async *streamTarget(name: string, options: { partialDir?: string } = {}): AsyncGenerator<Buffer> {
     const info = await this.targetInfo(name);
     const hash = createHash('sha256');
     let length = 0;
-    const partial = options.partialDir === undefined ? undefined : await openPartial(options.partialDir, info);
+    const partial = options.partialDir === undefined ? undefined : await PartialDownload.open(options.partialDir, targetSha256(info), info.length);
+    let keep = false;
     try {
       if (partial && partial.keptBytes > 0) {
         this.#transport.log('info', `resuming ${name} at byte ${partial.keptBytes} of ${info.length} from a previous run`);
-        for await (const chunk of createReadStream(partial.path, { end: partial.keptBytes - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+        for await (const chunk of partial.replay()) {
           hash.update(chunk);
           length += chunk.length;
           yield chunk;
@@ -205,28 +206,24 @@ export class UpdateRepository {
       }
       if (length < info.length) {
         for await (const chunk of streamBody(this.targetUrl(info), this.#transport, { expectedLength: info.length, startAt: length })) {
-          await partial?.handle.write(chunk);
           hash.update(chunk);
+          await partial?.append(chunk, hash);
           length += chunk.length;
           yield chunk;
         }
       }
     } catch (error) {
-      if (error instanceof BodyLengthError) {
-        await partial?.discard();
-        throw targetMismatch(name, error.message);
-      }
+      if (error instanceof BodyLengthError) throw targetMismatch(name, error.message);
       if (error instanceof HttpStatusError) {
         throw new BrlError(`could not download target ${name}: ${error.message}`, { exitCode: ExitCode.network, code: 'TARGET_UNAVAILABLE' });
       }
+      keep = error instanceof BrlError && error.exitCode === ExitCode.network;
       throw error;
     } finally {
-      // Also when the consumer stops early: what arrived stays kept for the next run.
-      await partial?.handle.close();
+      // Verified or not, a stream that got to its end has no further use for the kept bytes.
+      await partial?.close(keep, hash);
     }
     const digest = hash.digest('hex');
-    // Verified or not, the kept bytes have served their purpose: all of them were read.
-    await partial?.discard();
     if (length !== info.length || digest !== info.hashes.sha256) {
       throw targetMismatch(name, `got ${length} bytes with sha256 ${digest}, signed metadata says ${info.length} bytes with sha256 ${info.hashes.sha256}`);
     }
@@ -240,42 +237,12 @@ export class UpdateRepository {
   }
 }
 
-interface PartialDownload {
-  path: string;
-  handle: FileHandle;
-  /** Bytes a previous run kept (never more than the target's length). */
-  keptBytes: number;
-  discard(): Promise<void>;
-}
-
-async function openPartial(dir: string, info: TargetFile): Promise<PartialDownload> {
+function targetSha256(info: TargetFile): string {
   const sha256 = info.hashes.sha256;
   if (sha256 === undefined || !/^[0-9a-f]{64}$/.test(sha256)) {
     throw new BrlError(`target ${info.path} has no sha256 hash in targets.json`, { exitCode: ExitCode.verifyFailed, code: 'TARGET_WITHOUT_SHA256' });
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, `${sha256}.partial`);
-  const handle = await open(path, 'a+');
-  let keptBytes = (await handle.stat()).size;
-  if (keptBytes > info.length) {
-    // Longer than the target can be: not ours to trust.
-    await handle.truncate(0);
-    keptBytes = 0;
-  }
-  return { path, handle, keptBytes, discard: () => rm(path, { force: true }) };
-}
-
-/** Removes kept partial downloads of targets other than `keep` (sha256s), e.g. of a superseded update. */
-export async function prunePartialDownloads(dir: string, keep: readonly string[]): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  const wanted = new Set(keep.map((sha256) => `${sha256}.partial`));
-  await Promise.all(names.filter((name) => !wanted.has(name)).map((name) => rm(join(dir, name), { force: true })));
+  return sha256;
 }
 
 function targetMismatch(name: string, detail: string): BrlError {

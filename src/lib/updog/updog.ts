@@ -208,7 +208,7 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
   checkDiskLayout(disk, active, inactive);
   await checkImagesFit(repository, update, inactive, host.transport);
   // Bytes kept by an interrupted run of this update are resumed from; any others are stale.
-  const [{ hostPaths }, { prunePartialDownloads }] = await Promise.all([import('./paths.ts'), import('./repository.ts')]);
+  const [{ hostPaths }, { prunePartialDownloads }] = await Promise.all([import('./paths.ts'), import('./partial-download.ts')]);
   const partialDir = hostPaths(options.root).partialDownloads;
   const imageShas = await Promise.all((['root', 'boot', 'hash'] as const).map(async (role) => (await repository.targetInfo(update.images[role])).hashes.sha256 ?? ''));
   await prunePartialDownloads(partialDir, imageShas);
