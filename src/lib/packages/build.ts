@@ -15,7 +15,7 @@ import { FileDigestMemo } from './digest-memo.ts';
 import { dependencyClosure, resolveBuildGraph, type BuildGraph } from './graph.ts';
 import { acquireLock } from './lock.ts';
 import { checkHardening, describeFindings, type HardeningReport, type PayloadFile } from './hardening.ts';
-import { buildArches, crossCompiler, crossTriple, readSourceStamp, renderMacroFile, sandboxBuildDir, sandboxSourcesDir, specMacros, type BuildArch, type SourceStamp } from './macros.ts';
+import { buildArches, crossCompiler, crossTriple, distTag, packageSourceDateEpoch, renderMacroFile, sandboxBuildDir, sandboxSourcesDir, specMacros, type BuildArch } from './macros.ts';
 import { loadAllPackages, loadPackage, type PackageDefinition } from './manifest.ts';
 import { lockPath, logPath, outputsIntact, readBuildRecord, replaceOutputs, rpmsDir, workRoot, type BuildRecord } from './outputs.ts';
 import { installIntoSysroot, isRegularFile, listPayload } from './rpm.ts';
@@ -44,6 +44,8 @@ export interface PackageBuildResult {
   status: BuildStatus;
   /** Absolute paths of the package's RPMs (empty when it failed). */
   rpms: string[];
+  /** The RPMs' dist tag, `.<start of the cache key>.br1` (absent when it failed). */
+  dist?: string;
   logPath: string;
   durationMs: number;
   /** Why it was rebuilt: the inputs that changed since the cached build, or `no previous build`. */
@@ -58,7 +60,6 @@ export interface PackageBuildResult {
 
 export interface BuildPackagesResult {
   arch: BuildArch;
-  dist: string;
   packages: PackageBuildResult[];
 }
 
@@ -66,7 +67,6 @@ interface BuildContext {
   projectDir: string;
   arch: BuildArch;
   graph: BuildGraph;
-  stamp: SourceStamp;
   toolchain: string;
   macroFile: string;
   /** Loaded on first use: a run where everything is cached never loads the fetch code. */
@@ -97,9 +97,8 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
   }
   const graph = resolveBuildGraph(definitions, selected);
   requireHostTools(['rpmbuild', 'rpm', 'bwrap']);
-  const [{ jobs }, stamp, toolchain, digests] = await Promise.all([
+  const [{ jobs }, toolchain, digests] = await Promise.all([
     loadBuildConfig(projectDir, options.jobs === undefined ? {} : { jobs: options.jobs }),
-    readSourceStamp(projectDir),
     toolchainIdentity(arch),
     FileDigestMemo.load(projectDir),
   ]);
@@ -107,7 +106,6 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
     projectDir,
     arch,
     graph,
-    stamp,
     toolchain,
     macroFile: renderMacroFile(specMacros(arch)),
     fetchConfig: once(async () => (await import('../fetch/index.ts')).loadFetchConfig(projectDir)),
@@ -166,7 +164,6 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
 
   return {
     arch,
-    dist: context.stamp.dist,
     packages: graph.order.map((definition) => context.results.get(definition.name) as PackageBuildResult),
   };
 }
@@ -199,6 +196,7 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
     ),
   });
   const key = cacheKey(inputs);
+  const dist = distTag(key);
   const previous = await readBuildRecord(outputDir);
   const log = logPath(projectDir, arch, definition.name);
   if (!context.force && previous?.key === key && (await outputsIntact(outputDir, previous))) {
@@ -206,6 +204,7 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
       name: definition.name,
       status: 'cached',
       rpms: previous.rpms.map((rpm) => join(outputDir, rpm.file)),
+      dist,
       logPath: log,
       durationMs: performance.now() - started,
       allowedHardening: previous.allowedHardening,
@@ -253,13 +252,13 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
           { source: dependencyTree, target: `/${crossTriple(arch)}` },
           ...sourceGroups.map((group) => ({ source: join(projectDir, group), target: `${sandboxSourcesDir}/${group}` })),
         ],
-        env: { SOURCE_DATE_EPOCH: String(context.stamp.sourceDateEpoch) },
+        env: { SOURCE_DATE_EPOCH: String(packageSourceDateEpoch) },
         logFd: logHandle.fd,
       },
       [
         'rpmbuild', '-bb', '--noclean',
         '--target', arch,
-        '--define', `dist ${context.stamp.dist}`,
+        '--define', `dist ${dist}`,
         ...(sourceGroups.length > 0 ? ['--define', `_cross_sourcesdir ${sandboxSourcesDir}`] : []),
         `${sandboxBuildDir}/SPECS/${basename(definition.specPath)}`,
       ],
@@ -305,8 +304,8 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
       key,
       inputs,
       rpms,
-      dist: context.stamp.dist,
-      sourceDateEpoch: context.stamp.sourceDateEpoch,
+      dist,
+      sourceDateEpoch: packageSourceDateEpoch,
       allowedHardening,
     });
     await note(`wrote ${rpms.map((rpm) => rpm.file).join(', ')} to ${outputDir}`);
@@ -316,6 +315,7 @@ async function buildOne(context: BuildContext, definition: PackageDefinition, re
       name: definition.name,
       status: 'built',
       rpms: rpms.map((rpm) => join(outputDir, rpm.file)),
+      dist,
       logPath: log,
       durationMs: performance.now() - started,
       rebuildReasons,

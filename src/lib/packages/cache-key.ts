@@ -7,7 +7,7 @@ import { hashFile } from '../core/hash.ts';
 import { FileDigestMemo } from './digest-memo.ts';
 import { brlInstallDir } from '../core/paths.ts';
 import type { PackageDefinition } from './manifest.ts';
-import type { BuildArch } from './macros.ts';
+import { distTagForm, packageSourceDateEpoch, type BuildArch } from './macros.ts';
 
 /** Everything a build's output depends on. Two builds with equal inputs produce the same RPMs. */
 export interface CacheInputs {
@@ -17,6 +17,12 @@ export interface CacheInputs {
   toolchain: string;
   /** sha256 of the macro file brl gives rpmbuild. */
   macros: string;
+  /**
+   * The time stamps brl puts into every RPM: SOURCE_DATE_EPOCH (build time, clamped mtimes) and the
+   * form of the dist tag, which is made from this key. Nothing else of time or of the commit reaches
+   * a package, so a cache hit is byte for byte what a rebuild would make.
+   */
+  stamp: { sourceDateEpoch: number; dist: string };
   /** sha256 of the spec. */
   spec: string;
   /** sha256 of package.toml ('' when the package has none). */
@@ -182,6 +188,7 @@ export async function collectInputs(definition: PackageDefinition, context: Inpu
     arch: context.arch,
     toolchain: context.toolchain,
     macros: sha256Hex(context.macroFile),
+    stamp: { sourceDateEpoch: packageSourceDateEpoch, dist: distTagForm },
     spec: (await hashFile(definition.specPath)).hex,
     manifest: manifest === undefined ? '' : sha256Hex(manifest),
     localSources,

@@ -1,8 +1,4 @@
-// The RPM macros brl defines for every spec, the dist tag, and the build's SOURCE_DATE_EPOCH.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
+// The RPM macros brl defines for every spec, the dist tag, and the packages' SOURCE_DATE_EPOCH.
 
 export const buildArches = ['x86_64', 'aarch64'] as const;
 export type BuildArch = (typeof buildArches)[number];
@@ -26,39 +22,23 @@ export const hardeningCflags = '-O2 -pipe -fPIE -fstack-protector-strong -fstack
 export const hardeningLdflags = '-pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack';
 
 /**
- * The time stamp outside git. rpm ignores SOURCE_DATE_EPOCH=0 when clamping file mtimes, so the
- * earliest time it honours is 1.
+ * SOURCE_DATE_EPOCH of every package build, whatever the commit or the environment: 1980-01-01
+ * 00:00:00 UTC, the earliest time ZIP (and so wheels, jars, FAT) can store. A package's bytes then
+ * depend only on what its cache key covers, so a cached RPM is exactly what a rebuild would make;
+ * the commit's time stamps the images instead (src/lib/variant, build-identity.ts).
  */
-export const fallbackEpoch = 1;
+export const packageSourceDateEpoch = 315532800;
 
-export interface SourceStamp {
-  /** HEAD commit time (seconds since the epoch), or `fallbackEpoch` outside git. */
-  commitEpoch: number;
-  /** Abbreviated HEAD commit, or `local` outside git. */
-  shortSha: string;
-  /** `.<commit-epoch>.<short-sha>.br1`, Bottlerocket's dist tag with brl's suffix. */
-  dist: string;
-  /** SOURCE_DATE_EPOCH for builds: the environment's if set, else the commit time; at least 1. */
-  sourceDateEpoch: number;
-}
+/** How the dist tag is made from the cache key; part of the key, so a new form misses old outputs. */
+export const distTagForm = '.<first 12 hex digits of the cache key>.br1';
 
-/** Reads HEAD of the git repository holding `projectDir`; outside git the stamp is `.1.local.br1`. */
-export async function readSourceStamp(projectDir: string, env: NodeJS.ProcessEnv = process.env): Promise<SourceStamp> {
-  let commitEpoch = fallbackEpoch;
-  let shortSha = 'local';
-  try {
-    const { stdout } = await execFileAsync('git', ['-C', projectDir, 'log', '-1', '--format=%ct %h'], { env: { ...env, LC_ALL: 'C' } });
-    const [epoch, sha] = stdout.trim().split(' ');
-    if (epoch !== undefined && sha !== undefined && /^\d+$/.test(epoch) && /^[0-9a-f]+$/.test(sha)) {
-      commitEpoch = Number(epoch);
-      shortSha = sha;
-    }
-  } catch {
-    // Not a git checkout (or no git): the fixed fallback stamp keeps builds reproducible.
-  }
-  const fromEnv = env.SOURCE_DATE_EPOCH;
-  const sourceDateEpoch = Math.max(fallbackEpoch, fromEnv !== undefined && /^\d+$/.test(fromEnv) ? Number(fromEnv) : commitEpoch);
-  return { commitEpoch, shortSha, dist: `.${commitEpoch}.${shortSha}.br1`, sourceDateEpoch };
+/**
+ * `%dist` for a package: Bottlerocket's `.br1` suffix after the start of the package's cache key
+ * (upstream puts the commit time and id there), so equal inputs give equal releases and any
+ * changed input a new one, and `.brl-build.json` (holding the key) says where an RPM came from.
+ */
+export function distTag(key: string): string {
+  return `.${key.slice(0, 12)}.br1`;
 }
 
 /** The target triple brl builds for; the vendor part matches Bottlerocket's SDK. */
@@ -81,7 +61,7 @@ export function crossCompiler(arch: BuildArch, hostArch: string = process.arch =
 
 /**
  * Every macro brl defines, as `[name, value]` pairs in a fixed order. The dist tag is left out:
- * it goes on the rpmbuild command line so it can change without changing the cache key.
+ * it is made from the cache key, so it goes on the rpmbuild command line.
  */
 export function specMacros(arch: BuildArch): Array<[string, string]> {
   const root = crossSysroot(arch);
