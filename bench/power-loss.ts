@@ -50,8 +50,10 @@ try {
   const release = await makeUpdateRelease(work, builder('benchpowera'), builder('benchpowerb'));
   const golden = await goldenState(release, firmware);
   const timings = await calibrate(release, golden, firmware);
-  // Each target the guest asked for, whole (updog's requests carry its query parameters).
-  const downloaded = release.requests.filter((path) => path.startsWith('/targets/')).map((path) => statSync(join(release.repo, path.split('?')[0]!)).size).reduce((a, b) => a + b, 0);
+  // Each target the guest fetched, once (updog's requests carry its query parameters; the 15-byte
+  // size pre-check of each image is a second request for the same path).
+  const fetched = new Set(release.requests.filter((path) => path.startsWith('/targets/')).map((path) => path.split('?')[0]!));
+  const downloaded = [...fetched].map((path) => statSync(join(release.repo, path)).size).reduce((a, b) => a + b, 0);
   const imageBytes = release.b.artifacts.filter((artifact) => artifact.kind === 'os-disk').map((artifact) => statSync(join(release.b.outputDir, artifact.file)).size)[0] ?? 0;
   // updog's own account of the write, from the guest's journal on its data disk.
   const journal = readJournal(extractJournal(join(timings.stateDir, 'data.qcow2'), join(work, 'journal')));
