@@ -10,9 +10,10 @@ import { writeFileAtomic } from '../core/fs.ts';
 import { hashFile } from '../core/hash.ts';
 import type { FetchConfig } from '../fetch/config.ts';
 import { lookasidePath } from '../fetch/lookaside.ts';
-import type { PackageDefinition } from '../packages/manifest.ts';
+import { basename } from 'node:path';
 import { listPackageIndices, readPackageIndex, type BinaryPackage } from './indices.ts';
 import { debFileName, inputsDigest, parseLock, renderLock, type DebLock, type LockedDeb } from './lock-file.ts';
+import type { PackageDebs } from './package-debs.ts';
 import { resolveClosure, type ResolvedPackage } from './resolve.ts';
 
 const run = promisify(execFile);
@@ -44,7 +45,17 @@ export interface LockOptions {
   log?: (line: string) => void;
 }
 
-export async function lockPackages(definitions: readonly PackageDefinition[], options: LockOptions): Promise<PackageLockResult[]> {
+/**
+ * What has a `[debian]` table and a lock next to it: a package (packages-specs/) or a host-container
+ * image (host-containers/); `name` is what `brl debs lock NAME` is given.
+ */
+export interface DebianLockTarget {
+  name: string;
+  manifestPath: string;
+  debian?: PackageDebs;
+}
+
+export async function lockPackages(definitions: readonly DebianLockTarget[], options: LockOptions): Promise<PackageLockResult[]> {
   const universes = new Map<string, Promise<BinaryPackage[]>>();
   const results: PackageLockResult[] = [];
   for (const definition of definitions) {
@@ -79,7 +90,7 @@ export async function lockPackages(definitions: readonly PackageDefinition[], op
     const changes = diff(previous?.debs ?? [], lock.debs);
     const current = debian.lock !== undefined && missing.length === 0 && changes.length === 0 && sameExclusions(debian.lock, lock);
     if (!options.check && !current) {
-      await writeFileAtomic(debian.lockPath, renderLock(lock, `brl debs lock ${definition.name}`));
+      await writeFileAtomic(debian.lockPath, renderLock(lock, `brl debs lock ${definition.name}`, basename(definition.manifestPath)));
     }
     results.push({
       package: definition.name,

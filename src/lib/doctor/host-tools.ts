@@ -29,7 +29,7 @@ export const hostTools: readonly HostTool[] = [
   { command: 'make', debianPackage: 'make', purpose: 'runs makefiles in package builds', use: 'build' },
   { command: 'git', debianPackage: 'git', purpose: 'build id and SOURCE_DATE_EPOCH from the checkout', use: 'build' },
   { command: 'apt-get', debianPackage: 'apt', purpose: 'fetches deb: sources through the machine\'s apt sources', use: 'build' },
-  { command: 'dpkg-deb', debianPackage: 'dpkg', purpose: 'unpacks Debian packages in package builds', use: 'build' },
+  { command: 'dpkg-deb', debianPackage: 'dpkg', purpose: 'unpacks Debian packages in package and host-container image builds', use: 'build' },
   { command: 'xz', debianPackage: 'xz-utils', purpose: 'unpacks xz-compressed sources and kernel modules', use: 'build' },
   { command: 'depmod', debianPackage: 'kmod', purpose: 'kernel module index of the root filesystem', use: 'build' },
   // GRUB is built from Debian's source package (packages-specs/grub): its configure and make need these.
@@ -60,6 +60,9 @@ export const hostTools: readonly HostTool[] = [
   { command: 'setpriv', debianPackage: 'util-linux', purpose: 'runs brl without root\'s privileges in permission tests', use: 'test' },
   { command: 'cpio', debianPackage: 'cpio', purpose: 'test oracle for initramfs archives', use: 'test' },
   { command: 'fsck.fat', debianPackage: 'dosfstools', purpose: 'test oracle for the EFI system partition', use: 'test' },
+  { command: 'docker-registry', debianPackage: 'docker-registry', purpose: 'test: a real OCI registry on 127.0.0.1 that host-container images are pushed to', use: 'test' },
+  { command: 'skopeo', debianPackage: 'skopeo', purpose: 'test oracle: pulls pushed host-container images back by digest', use: 'test' },
+  { command: 'umoci', debianPackage: 'umoci', purpose: 'test oracle: reads and unpacks OCI image layouts', use: 'test' },
   { command: 'qemu-io', debianPackage: 'qemu-utils', purpose: 'test: damages a stopped VM\'s disk to prove the boot falls back', use: 'vm' },
   { command: 'journalctl', debianPackage: 'systemd', purpose: 'test oracle: reads a booted guest\'s journal from its data disk', use: 'vm' },
   { command: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', purpose: 'boots x86_64 images (brl vm run)', use: 'vm' },
