@@ -107,7 +107,7 @@ test('UEFI firmware boots an image on an overlay that leaves the image unchanged
   const before = createHash('sha256').update(readFileSync(disk)).digest('hex');
   const state = join(dir, 'state');
   const consoleLog = join(dir, 'console.log');
-  const result = await brl(['vm', 'run', '--image', disk, '--state-dir', state, '--console-log', consoleLog, '--timeout', '12', '--accel', 'tcg', '--json']);
+  const result = await brl(['vm', 'run', '--image', disk, '--state-dir', state, '--console-log', consoleLog, '--timeout', '20', '--accel', 'tcg', '--json']);
   t.is(result.exitCode, 0, result.stderr);
   const run = JSON.parse(result.stdout) as { accel: string; timedOut: boolean; osDisk: string; pid: number };
   t.is(run.accel, 'tcg');

@@ -111,7 +111,14 @@ test('drain waits for a bridged request to get its answer (apiclient reboot at s
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   // A guest API that answers only after 300 ms, like a reboot route waiting for systemctl.
   const slowSocket = join(dir, 'slow.sock');
-  const slow = createServer((socket) => socket.once('data', () => setTimeout(() => socket.end('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n'), 300)));
+  let requestArrived: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => {
+    requestArrived = resolve;
+  });
+  const slow = createServer((socket) => socket.once('data', () => {
+    requestArrived();
+    setTimeout(() => socket.end('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n'), 300);
+  }));
   await new Promise<void>((resolve) => slow.listen(slowSocket, resolve));
   t.teardown(() => slow.close());
   const { guestEnd, hostSocket, host } = await hostBridge(t);
@@ -123,7 +130,8 @@ test('drain waits for a bridged request to get its answer (apiclient reboot at s
   t.true(Date.now() - started < 100, 'idle: no wait');
 
   const answer = apiRequest(hostSocket, 'POST', '/actions/reboot');
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Drain once the request is inside the guest API (not after a fixed pause: a loaded host is slow).
+  await arrived;
   const draining = Date.now();
   await guest.drain(5000);
   t.true(Date.now() - draining >= 150, 'drain waited for the open connection');
