@@ -131,14 +131,25 @@ function copyState(golden: string): string {
   return stateDir;
 }
 
-/** One undisturbed update A→B from the golden state, timing each phase. */
-export async function calibrate(release: UpdateRelease, golden: string, firmware: 'uefi' | 'bios' = 'uefi'): Promise<PhaseTimings & { stateDir: string }> {
+/** A copy of the golden VM booted, with the update found by a refresh. */
+async function bootRefreshed(release: UpdateRelease, golden: string, firmware: 'uefi' | 'bios') {
   const stateDir = copyState(golden);
   const boot = { image: osImage(release), firmware, userData: release.userData, forwards: [release.forward], resume: stateDir };
   const vm = await startVm(boot);
   try {
     await post(vm, '/actions/refresh-updates');
     await actionDone(vm, 'refresh', 120);
+  } catch (error) {
+    await vm.stop();
+    throw error;
+  }
+  return { stateDir, boot, vm };
+}
+
+/** One undisturbed update A→B from the golden state, timing each phase. */
+export async function calibrate(release: UpdateRelease, golden: string, firmware: 'uefi' | 'bios' = 'uefi'): Promise<PhaseTimings & { stateDir: string }> {
+  const { stateDir, vm } = await bootRefreshed(release, golden, firmware);
+  try {
     let started = Date.now();
     await post(vm, '/actions/prepare-update');
     await actionDone(vm, 'prepare', 600);
@@ -161,12 +172,8 @@ export async function calibrate(release: UpdateRelease, golden: string, firmware
 
 /** Drives a copy of the golden VM to `point`, pulls the plug, starts it again and reports what came up. */
 export async function powerLossRun(release: UpdateRelease, golden: string, point: PowerLossPoint, firmware: 'uefi' | 'bios' = 'uefi'): Promise<PowerLossOutcome> {
-  const stateDir = copyState(golden);
-  const boot = { image: osImage(release), firmware, userData: release.userData, forwards: [release.forward], resume: stateDir };
-  const vm = await startVm(boot);
+  const { stateDir, boot, vm } = await bootRefreshed(release, golden, firmware);
   try {
-    await post(vm, '/actions/refresh-updates');
-    await actionDone(vm, 'refresh', 120);
     if (point.phase === 'download' || point.phase === 'mark-valid') {
       await post(vm, '/actions/prepare-update');
     } else {

@@ -26,6 +26,8 @@ export interface BootedVm {
   waitForConsole(pattern: RegExp, count: number, seconds: number): Promise<void>;
   /** Waits until the guest API answers, or fails after `seconds`. */
   waitForApi(seconds: number): Promise<void>;
+  /** `apiclient reboot`, then waits for the next verified root and the API (up to `seconds` each). */
+  reboot(seconds?: number): Promise<void>;
   stop(): Promise<void>;
   /** Pulls the plug: SIGKILL to QEMU (nothing in the guest or QEMU gets to flush), then waits for the supervisor to end. */
   powerOff(): Promise<void>;
@@ -80,7 +82,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
   const consoleText = (): string => readFileSync(started.consoleLog, 'latin1');
   const api = (method: string, uri: string, body?: unknown): Promise<ApiResponse> =>
     apiRequest(started.apiSocket, method, uri, body === undefined ? undefined : JSON.stringify(body));
-  return {
+  const vm: BootedVm = {
     stateDir,
     apiSocket: started.apiSocket,
     consoleLog: started.consoleLog,
@@ -106,6 +108,13 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
       }
       throw new Error(`the guest API did not answer within ${seconds} s:\n${consoleText().slice(-3000)}`);
     },
+    async reboot(seconds = 300) {
+      const mounted = /verity-init: verified root mounted read-only/g;
+      const before = (consoleText().match(mounted) ?? []).length;
+      await run(join(repoDir, 'bin', 'apiclient'), ['-s', started.apiSocket, 'reboot']);
+      await vm.waitForConsole(mounted, before + 1, seconds);
+      await vm.waitForApi(seconds);
+    },
     stop,
     async powerOff() {
       const children = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(started.pid)], { encoding: 'utf8' });
@@ -116,6 +125,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
       if (alive()) throw new Error(`supervisor ${started.pid} did not end after QEMU was killed`);
     },
   };
+  return vm;
 }
 
 function sleep(ms: number): Promise<void> {

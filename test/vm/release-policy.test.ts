@@ -62,21 +62,14 @@ test('waves: a host of the last wave sees 0.1.1 only once its wave starts; migra
   t.is((await get<{ motd: string }>('/settings')).motd, OLD_MOTD);
   await vm.apiclient('update', 'apply');
   t.true(release.requests.some((path) => path.includes(MIGRATION)), 'the guest cached the migration with the update');
-  let boots = 1;
-  const reboot = async (): Promise<void> => {
-    await vm.apiclient('reboot');
-    boots += 1;
-    await vm.waitForConsole(/verity-init: verified root mounted read-only/, boots, 300);
-    await vm.waitForApi(300);
-  };
-  await reboot();
+  await vm.reboot();
   t.is((await get<{ version_id: string }>('/os')).version_id, '0.1.1');
   const onB = await get<{ motd: string; ntp: { 'time-servers': string[] } }>('/settings');
   t.is(onB.motd, NEW_MOTD, 'the forward migration ran at boot on B');
   t.deepEqual(onB.ntp['time-servers'], ['192.0.2.123']);
 
   t.is((await vm.api('POST', '/actions/rollback-to-inactive')).status, 204);
-  await reboot();
+  await vm.reboot();
   t.is((await get<{ version_id: string }>('/os')).version_id, '0.1.0');
   const onA = await get<{ motd: string; ntp: { 'time-servers': string[] } }>('/settings');
   t.is(onA.motd, OLD_MOTD, 'the backward migration ran at boot on A');

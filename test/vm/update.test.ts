@@ -36,14 +36,7 @@ test('A→B through the API: check finds 0.1.1, apply writes bank B; cancelled i
   // Cancelled before the reboot: the host stays on A.
   await vm.apiclient('update', 'cancel');
   t.is((await status()).update_state, 'Staged');
-  let boots = 1;
-  const reboot = async (): Promise<void> => {
-    await vm.apiclient('reboot');
-    boots += 1;
-    await vm.waitForConsole(/verity-init: verified root mounted read-only/, boots, 300);
-    await vm.waitForApi(300);
-  };
-  await reboot();
+  await vm.reboot();
   t.is(await os(), '0.1.0');
 
   // Applied again, the reboot comes up on B; mark-successful-boot ran before the bridge came up,
@@ -53,13 +46,13 @@ test('A→B through the API: check finds 0.1.1, apply writes bank B; cancelled i
   t.is((JSON.parse((await vm.apiclient('update', 'check')).stdout) as { update_state: string }).update_state, 'Available');
   await vm.apiclient('update', 'apply');
   t.is((await status()).update_state, 'Ready');
-  await reboot();
+  await vm.reboot();
   t.is(await os(), '0.1.1');
-  await reboot();
+  await vm.reboot();
   t.is(await os(), '0.1.1');
 
   // brl's rollback action (upstream runs signpost from the admin container): back to A.
   t.is((await vm.api('POST', '/actions/rollback-to-inactive')).status, 204);
-  await reboot();
+  await vm.reboot();
   t.is(await os(), '0.1.0');
 });
