@@ -1,4 +1,4 @@
-// Benchmark: apiserver GET /settings and PATCH+commit throughput and p99 vs a bare node:http server answering
+// Benchmark (PATCH+commit at 1/8/32 clients with the SQLite baseline: bench/api-commit.ts): apiserver GET /settings and PATCH+commit throughput and p99 vs a bare node:http server answering
 // the same JSON on a Unix socket (both in their own process, same run), and `apiclient get` wall time vs `node -e 0`.
 // Run: flock /tmp/brl-bench.lock node bench/api.ts [--gets 4000] [--commits 400] [--connections 8] [--runs 31]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -141,7 +141,7 @@ try {
 \`flock /tmp/brl-bench.lock node bench/api.ts\` (${gets} GETs, ${commits} PATCH+commit pairs, ${connections} keep-alive
 connections; apiserver = \`dist/bin/apiserver.js\` on the dev-variant defaults, baseline = bare \`node:http\` answering
 the same JSON (bench/api-bare-server.ts); each server in its own process, the load generator in a third). Every
-brl commit is durable (fsync of files, directories and journal); the baseline does no work. Machine: 2 shared cores
+brl commit is durable (its batch's log record fdatasynced); the baseline does no work. Machine: 2 shared cores
 (load average ≈ ${load1}), Node ${process.versions.node}, ${new Date().toISOString().slice(0, 10)}.
 
 | operation | apiserver | bare node:http | ratio | apiserver p99 | bare p99 |

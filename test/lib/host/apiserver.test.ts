@@ -217,10 +217,11 @@ test('the socket is mode 0660 and owned by --socket-gid', async (t) => {
   t.is(stdout.trim(), `660 ${gid}`);
 });
 
-test('the on-disk datastore holds one JSON file per key with percent-encoded segments', async (t) => {
-  const { root, call } = await startServer(t);
+test('the on-disk datastore holds one JSON file per key with percent-encoded segments once the log is checkpointed', async (t) => {
+  const { root, server, call } = await startServer(t);
   await call('PATCH', '/settings', { kernel: { sysctl: { 'net.ipv4.ip_forward': '1' } } });
   await call('POST', '/tx/commit');
+  await server.store.settle();
   const live = join(root, 'var/lib/bottlerocket/datastore/current/live');
   t.is(await readFile(join(live, 'settings/motd'), 'utf8'), '"Welcome to Bottlerocket!"');
   t.is(await readFile(join(live, 'settings/kernel/sysctl/net%2Eipv4%2Eip_forward'), 'utf8'), '"1"');

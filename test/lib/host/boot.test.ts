@@ -1,12 +1,13 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bootHost } from '../../../src/lib/host/boot/boot.ts';
 import { readVersionChain } from '../../../src/lib/host/datastore/layout.ts';
-import { Datastore } from '../../../src/lib/host/datastore/store.ts';
+import { COMMIT_LOG, Datastore } from '../../../src/lib/host/datastore/store.ts';
+import { flatten } from '../../../src/lib/host/datastore/tree.ts';
 import { nextBoot } from '../../../src/lib/signpost/index.ts';
 import { makeAbDisk, sgdiskAttributeBits, sgdiskVerify } from '../signpost/fixtures.ts';
 import { makeRoot } from './_root.ts';
@@ -136,6 +137,20 @@ test('the migrator moves the datastore forward and back between os-release versi
   t.deepEqual((backward.settings.ntp as { 'time-servers': string[] })['time-servers'], ['169.254.169.123', '2.amazon.pool.ntp.org']);
   t.is((await readVersionChain(base))?.version, '1.0.0');
   t.is((await Datastore.open(base)).getMetadata('settings.motd', 'note'), undefined);
+});
+
+test('the migrator carries commits that were only in the commit log (the apiserver was killed before a checkpoint)', async (t) => {
+  const root = await makeRoot(t);
+  await boot(root);
+  const base = join(root, 'var/lib/bottlerocket/datastore');
+  const killed = await Datastore.open(base, { idleCheckpointMs: 3_600_000 });
+  await killed.writePending('late', flatten({ ntp: { 'time-servers': ['2.amazon.example.org'] } }, ['settings']));
+  await killed.commit('late');
+  t.true((await stat(join((await readVersionChain(base))!.versionDir, COMMIT_LOG))).size > 0, 'the commit is only in the log');
+  await stageMigration(root, motdMigration);
+  await setOsVersion(root, '1.1.0');
+  const forward = await boot(root);
+  t.deepEqual((forward.settings.ntp as { 'time-servers': string[] })['time-servers'], ['3.amazon.example.org']);
 });
 
 test('a migration whose bytes do not match the cached TUF metadata is refused and the datastore kept', async (t) => {

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,8 +37,11 @@ async function bootedRoot(t: import('ava').ExecutionContext): Promise<{ root: st
   let output = '';
   boot.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   boot.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  t.teardown(() => {
+  // Stopping checkpoints the datastore's log into live/: the root is removed only after the process is gone.
+  const exited = once(boot, 'exit');
+  t.teardown(async () => {
     boot.kill('SIGTERM');
+    await exited;
   });
   await waitFor(async () => output.includes('serving the API on'), `boot to finish (output so far: ${output})`);
   return { root, socket: join(root, 'run/api.sock'), boot };

@@ -1,10 +1,10 @@
 import test from 'ava';
-import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSegment, keyName, parseKey } from '../../../src/lib/host/datastore/key.ts';
 import { createVersionTree, readVersionChain } from '../../../src/lib/host/datastore/layout.ts';
-import { Datastore, NothingToCommitError } from '../../../src/lib/host/datastore/store.ts';
+import { COMMIT_LOG, Datastore, DatastoreIntegrityError, NothingToCommitError } from '../../../src/lib/host/datastore/store.ts';
 import { flatten } from '../../../src/lib/host/datastore/tree.ts';
 
 async function tempBase(t: import('ava').ExecutionContext): Promise<string> {
@@ -52,26 +52,29 @@ test('reads a datastore laid out by upstream Bottlerocket (link chain, quoted JS
   t.deepEqual(store.inheritedMetadata('affected-services', ['settings', 'motd']), ['motd']);
 });
 
-test('a commit swaps live atomically: staging and journal are gone and pending is removed', async (t) => {
+test('a commit is checkpointed into live/ files: pending is removed and the log is emptied', async (t) => {
   const base = await tempBase(t);
   const versionDir = await createVersionTree(base, '1.0.0');
   const store = await Datastore.open(base);
   await store.writePending('default', flatten({ motd: 'one', updates: { seed: 7 } }, ['settings']));
   t.deepEqual((await store.commit('default')).sort(), ['settings.motd', 'settings.updates.seed']);
   await store.settle();
-  t.deepEqual((await readdir(versionDir)).sort(), ['live', 'pending']);
+  t.deepEqual((await readdir(versionDir)).sort(), [COMMIT_LOG, 'live', 'pending']);
+  t.is((await stat(join(versionDir, COMMIT_LOG))).size, 0);
+  t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"one"');
   t.deepEqual(await readdir(join(versionDir, 'pending')), []);
   const reopened = await Datastore.open(base);
   t.deepEqual(reopened.document(['settings']), { motd: 'one', updates: { seed: 7 } });
   await t.throwsAsync(store.commit('default'), { instanceOf: NothingToCommitError });
 });
 
-test('a commit never writes through a hard link into the previous live tree', async (t) => {
+test('a checkpoint replaces live files by rename, never writing through another link to them', async (t) => {
   const base = await tempBase(t);
   await createVersionTree(base, '1.0.0');
   const store = await Datastore.open(base);
   await store.writePending('a', flatten({ motd: 'first' }, ['settings']));
   await store.commit('a');
+  await store.settle();
   const chain = await readVersionChain(base);
   const oldLive = join(chain!.versionDir, 'kept');
   await store.writePending('b', flatten({ ntp: { options: ['x'] } }, ['settings']));
@@ -79,6 +82,7 @@ test('a commit never writes through a hard link into the previous live tree', as
   await link(join(chain!.versionDir, 'live/settings/motd'), oldLive);
   await store.writePending('c', flatten({ motd: 'second' }, ['settings']));
   await Promise.all([store.commit('b'), store.commit('c')]);
+  await store.settle();
   t.is(await readFile(oldLive, 'utf8'), '"first"');
   t.is(await readFile(join(chain!.versionDir, 'live/settings/motd'), 'utf8'), '"second"');
 });
@@ -96,7 +100,7 @@ test('a crash after the journal is written is finished on the next open', async 
   await rename(join(versionDir, 'live'), join(versionDir, '.live-old-abc'));
   const store = await Datastore.open(base);
   t.is(store.getLive('x')?.value, 'new');
-  t.deepEqual((await readdir(versionDir)).sort(), ['live', 'pending']);
+  t.deepEqual((await readdir(versionDir)).sort(), [COMMIT_LOG, 'live', 'pending']);
   t.deepEqual(await readdir(join(versionDir, 'pending')), []);
 });
 
@@ -108,7 +112,7 @@ test('a staging tree left without a journal is discarded and live is kept', asyn
   await writeFile(join(versionDir, '.live-next-zzz/x'), '"half"');
   const store = await Datastore.open(base);
   t.is(store.getLive('x')?.value, 'old');
-  t.deepEqual(await readdir(versionDir), ['live']);
+  t.deepEqual((await readdir(versionDir)).sort(), [COMMIT_LOG, 'live']);
 });
 
 test('a merged result that fails validation is refused and live stays as it was', async (t) => {
@@ -127,3 +131,186 @@ test('a merged result that fails validation is refused and live stays as it was'
   t.deepEqual(store.document(['settings']), { motd: 'fine' });
   t.deepEqual(await store.listTransactions(), ['bad']);
 });
+
+// ---- the commit log ----
+
+/** A store whose log is only checkpointed when asked (or at open), so tests see records on disk. */
+async function logOnlyStore(base: string): Promise<Datastore> {
+  return Datastore.open(base, { idleCheckpointMs: 3_600_000 });
+}
+
+async function commitSettings(store: Datastore, tx: string, settings: Record<string, unknown>): Promise<void> {
+  await store.writePending(tx, flatten(settings, ['settings']));
+  await store.commit(tx);
+}
+
+test('an acknowledged commit is in the log before live/: opening after a crash replays it', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  const before = store.stats;
+  await commitSettings(store, 'a', { motd: 'logged', updates: { seed: 3 } });
+  t.deepEqual(store.stats, { ...before, commits: 1, logWrites: 1, fsyncs: before.fsyncs + 1 }, 'one record, one fdatasync, nothing else');
+  t.true((await stat(join(versionDir, COMMIT_LOG))).size > 0);
+  t.deepEqual(await readdir(join(versionDir, 'live')), [], 'live/ is written at the checkpoint');
+  // Opening again without settle() is what the next start after a SIGKILL does.
+  const reopened = await Datastore.open(base);
+  t.deepEqual(reopened.document(['settings']), { motd: 'logged', updates: { seed: 3 } });
+  t.is(await readFile(join(versionDir, 'live/settings/updates/seed'), 'utf8'), '3');
+  t.is((await stat(join(versionDir, COMMIT_LOG))).size, 0);
+});
+
+test.serial('a lone commit is flushed at once, with no timer between it and its fdatasync', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await store.writePending('a', flatten({ motd: 'alone' }, ['settings']));
+  const armed: boolean[] = [];
+  let acknowledged = false;
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    armed.push(acknowledged);
+    return realSetTimeout(...args);
+  }) as typeof setTimeout;
+  try {
+    await store.commit('a');
+    acknowledged = true;
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  t.false(armed.includes(false), 'no timer was armed before the commit was acknowledged');
+  t.is(store.stats.logWrites, 1);
+});
+
+test('concurrent commits share log records and fdatasyncs: 32 commits, 2 flushes', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  for (let index = 0; index < 32; index += 1) {
+    await store.writePending(`tx${index}`, flatten({ kernel: { sysctl: { [`k${index}`]: `${index}` } } }, ['settings']));
+  }
+  const before = store.stats.fsyncs;
+  await Promise.all(Array.from({ length: 32 }, (_, index) => store.commit(`tx${index}`)));
+  // The first commit starts a flush at once; the other 31 arrive during it and share the next one.
+  t.is(store.stats.commits, 32);
+  t.is(store.stats.logWrites, 2);
+  t.is(store.stats.fsyncs - before, 2);
+  const reopened = await Datastore.open(base);
+  t.is(Object.keys((reopened.document(['settings', 'kernel', 'sysctl']))).length, 32);
+});
+
+test('a torn last record was never acknowledged: it is dropped and the records before it kept', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await commitSettings(store, 'a', { motd: 'kept' });
+  const firstRecordEnd = (await stat(join(versionDir, COMMIT_LOG))).size;
+  await commitSettings(store, 'b', { motd: 'torn', updates: { seed: 9 } });
+  const logSize = (await stat(join(versionDir, COMMIT_LOG))).size;
+  for (const cut of [logSize - 1, firstRecordEnd + 5]) {
+    const copy = await tempBase(t);
+    await copyTree(base, copy);
+    const copiedLog = join(copy, relativeVersionDir(base, versionDir), COMMIT_LOG);
+    await truncate(copiedLog, cut);
+    const reopened = await Datastore.open(copy);
+    t.deepEqual(reopened.document(['settings']), { motd: 'kept' }, `log cut at byte ${cut}`);
+    t.is((await stat(copiedLog)).size, 0, 'the torn tail is gone after the checkpoint');
+  }
+  // A file extended with zeros whose data never reached the disk is a torn write too.
+  await writeFile(join(versionDir, COMMIT_LOG), Buffer.alloc(64), { flag: 'a' });
+  t.deepEqual((await Datastore.open(base)).document(['settings']), { motd: 'torn', updates: { seed: 9 } });
+});
+
+test('replaying the log over a tree that already holds it changes nothing (a crash inside a checkpoint)', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await commitSettings(store, 'a', { motd: 'one', ntp: { options: ['iburst'] }, updates: { seed: 1 } });
+  await store.writePending('b', [{ segments: ['settings', 'ntp'], name: 'settings.ntp', value: null }]);
+  await store.commit('b');
+  await commitSettings(store, 'c', { motd: 'two' });
+  const log = await readFile(join(versionDir, COMMIT_LOG));
+  const first = await Datastore.open(base);
+  const expected = { motd: 'two', updates: { seed: 1 } };
+  t.deepEqual(first.document(['settings']), expected);
+  // The checkpoint wrote live/ but the crash came before the log was emptied: the same log again.
+  await writeFile(join(versionDir, COMMIT_LOG), log);
+  const second = await Datastore.open(base);
+  t.deepEqual(second.document(['settings']), expected);
+  t.deepEqual((await readdir(join(versionDir, 'live/settings'))).sort(), ['motd', 'updates']);
+});
+
+test('a damaged record before the end of the log is refused with the log path, and nothing is changed', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await commitSettings(store, 'a', { motd: 'one' });
+  await commitSettings(store, 'b', { motd: 'two' });
+  const logPath = join(versionDir, COMMIT_LOG);
+  const log = await readFile(logPath);
+  log[20] = (log[20] as number) ^ 0xff;
+  await writeFile(logPath, log);
+  const error = await t.throwsAsync(Datastore.open(base), { instanceOf: DatastoreIntegrityError });
+  t.true(error.message.includes(logPath), error.message);
+  t.regex(error.message, /at byte 0 \(checksum mismatch\)/);
+  t.deepEqual(await readFile(logPath), log, 'the log is left for inspection');
+  t.deepEqual(await readdir(join(versionDir, 'live')), []);
+});
+
+test('a corrupt live file at start is named with its path and left as it is, log included', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await commitSettings(store, 'a', { motd: 'one', updates: { seed: 1 } });
+  await store.settle();
+  await commitSettings(store, 'b', { motd: 'two' });
+  const logPath = join(versionDir, COMMIT_LOG);
+  const log = await readFile(logPath);
+  const corrupt = join(versionDir, 'live/settings/updates/seed');
+  await writeFile(corrupt, '{"half');
+  const error = await t.throwsAsync(Datastore.open(base), { instanceOf: DatastoreIntegrityError });
+  t.is(error.message, `Datastore file ${corrupt} does not hold JSON`);
+  t.is(await readFile(corrupt, 'utf8'), '{"half');
+  t.deepEqual(await readFile(logPath), log);
+  t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"one"');
+});
+
+test('the log is checkpointed when it passes its size bound and when commits stop', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const bounded = await Datastore.open(base, { checkpointBytes: 1, idleCheckpointMs: 3_600_000 });
+  await commitSettings(bounded, 'a', { motd: 'bounded' });
+  await commitSettings(bounded, 'b', { motd: 'bounded again' });
+  await waitFor(() => bounded.stats.checkpoints === 2);
+  t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"bounded again"');
+
+  const idle = await Datastore.open(base, { idleCheckpointMs: 20 });
+  await commitSettings(idle, 'c', { motd: 'idle' });
+  t.is(idle.stats.checkpoints, 0);
+  await waitFor(() => idle.stats.checkpoints === 1);
+  t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"idle"');
+  t.is((await stat(join(versionDir, COMMIT_LOG))).size, 0);
+});
+
+test('a key cannot become the parent of another key in one commit', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await commitSettings(store, 'a', { motd: 'leaf' });
+  await store.writePending('b', [{ segments: ['settings', 'motd', 'below'], name: 'settings.motd.below', value: 'x' }]);
+  await t.throwsAsync(store.commit('b'), { message: /settings\.motd holds a value/ });
+  t.deepEqual(store.document(['settings']), { motd: 'leaf' });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let tries = 0; tries < 500 && !condition(); tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+function relativeVersionDir(base: string, versionDir: string): string {
+  return versionDir.slice(base.length + 1);
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  const { cp } = await import('node:fs/promises');
+  await cp(from, to, { recursive: true, verbatimSymlinks: true });
+}

@@ -10,7 +10,7 @@ import { compareVersions, parseVersion as parseSemver } from '../../update-metad
 import { keyName, parseKey, isSegmentPrefix } from '../datastore/key.ts';
 import { fsyncDirectory } from '../../core/fs.ts';
 import { linkChain, parseVersion, randomAlnum, readVersionChain } from '../datastore/layout.ts';
-import { dataPath, DELETE_MARKER, metaPath, walkTree, type StoredEntry } from '../datastore/store.ts';
+import { Datastore, dataPath, DELETE_MARKER, metaPath, walkTree, type StoredEntry } from '../datastore/store.ts';
 import type { HostPaths } from '../paths.ts';
 
 export class MigrationError extends Error {
@@ -73,6 +73,8 @@ export async function runMigrator(paths: HostPaths, targetVersion: string): Prom
     return { from, to: targetVersion, direction, applied: [] };
   }
 
+  // Opening replays the commit log into live/ (and finishes a legacy swap), so the tree read below is every acknowledged commit.
+  await Datastore.open(paths.datastoreBase);
   const live = await readTree(join(chain.versionDir, 'live'));
   const pending = new Map<string, Tree>();
   for (const tx of await listDirs(join(chain.versionDir, 'pending'))) {

@@ -1,7 +1,7 @@
-// The filesystem datastore: Bottlerocket's on-disk layout, with atomic, durable, batched commits.
-import { linkSync, mkdirSync, readdirSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+// The filesystem datastore: Bottlerocket's on-disk layout, with atomic, durable, group commits through a log.
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { errnoCode } from '../../core/errors.ts';
 import { decodeSegment, encodeSegment, isSegmentPrefix, keyName } from './key.ts';
 import { fsyncDirectory, writeFileAtomic } from '../../core/fs.ts';
@@ -22,7 +22,18 @@ export interface PendingTx {
 
 /** Suffix of the pending tombstone file that asks a commit to remove a key and everything below it. */
 export const DELETE_MARKER = 'brl-delete';
+/** The write-ahead log beside live/ (a brl addition; live/ keeps upstream's one file per key). */
+export const COMMIT_LOG = '.brl-commit-log';
+const LOG = COMMIT_LOG;
+/** Written by brl before the commit log: a swap of a hard-linked copy of live/, finished at open. */
 const JOURNAL = '.commit-journal';
+/** A consumed transaction renamed inside pending/ until its removal finishes. */
+const COMMITTED_PREFIX = '.committed-';
+/** Each log record: magic, payload length and CRC-32 of the payload (little endian), then the JSON payload. */
+const LOG_MAGIC = 0x574c5242;
+const LOG_HEADER_BYTES = 12;
+const DEFAULT_CHECKPOINT_BYTES = 1024 * 1024;
+const DEFAULT_IDLE_CHECKPOINT_MS = 1000;
 
 export class NothingToCommitError extends Error {
   override readonly name = 'NothingToCommitError';
@@ -31,9 +42,46 @@ export class NothingToCommitError extends Error {
   }
 }
 
-/** Data on disk that is not what the datastore writes (corrupt JSON, missing live tree). */
+/** Data on disk that is not what the datastore writes (corrupt JSON, missing live tree, a damaged log). */
 export class DatastoreIntegrityError extends Error {
   override readonly name = 'DatastoreIntegrityError';
+}
+
+/** A key that would be both a value and the parent of other keys (`a` and `a.b`). */
+export class KeyNestingError extends Error {
+  override readonly name = 'KeyNestingError';
+}
+
+/** An earlier log flush or checkpoint failed; the process must restart and replay the log. */
+export class DatastoreFailedError extends Error {
+  override readonly name = 'DatastoreFailedError';
+  constructor(cause: unknown) {
+    super(`The datastore stopped taking commits after a failed write: ${(cause as Error).message ?? String(cause)}`, { cause });
+  }
+}
+
+/** One log record: the whole values of the keys a batch set, the keys it removed, the transactions it consumed. */
+interface LogRecord {
+  seq: number;
+  tx: string[];
+  set: [string[], unknown][];
+  del: string[][];
+}
+
+interface StagedBatch {
+  working: Map<string, StoredEntry>;
+  accepted: { request: QueuedCommit; keys: string[] }[];
+  record: LogRecord;
+}
+
+export interface DatastoreStats {
+  /** Commits acknowledged. */
+  commits: number;
+  /** Log records written, one per batch, each followed by one fdatasync. */
+  logWrites: number;
+  /** Every fsync and fdatasync the datastore issued (log, checkpoints, the log's creation). */
+  fsyncs: number;
+  checkpoints: number;
 }
 
 interface Journal {
@@ -51,6 +99,10 @@ interface QueuedCommit {
 export interface DatastoreOptions {
   /** Checks the whole committed `settings` document a commit would produce; throw to refuse it. */
   validateCommit?: (settings: JsonObject) => void;
+  /** The log is checkpointed into live/ once it holds this many bytes (default 1 MiB). */
+  checkpointBytes?: number;
+  /** … or after this long without a commit (default 1000 ms). */
+  idleCheckpointMs?: number;
 }
 
 export class Datastore {
@@ -58,11 +110,24 @@ export class Datastore {
   /** Bumped whenever committed data or metadata changes; response caches key on it. */
   generation = 0;
   validateCommit: ((settings: JsonObject) => void) | undefined;
+  /** Acknowledged data: live/ plus the log. */
   private live = new Map<string, StoredEntry>();
   private readonly meta = new Map<string, Map<string, unknown>>();
   private readonly queue: QueuedCommit[] = [];
   private readonly cleanups = new Set<Promise<void>>();
-  private committing = false;
+  /** Keys the log changed since the last checkpoint (name → segments). */
+  private dirty = new Map<string, string[]>();
+  private log: FileHandle | undefined;
+  private logBytes = 0;
+  private seq = 0;
+  private writing = false;
+  private draining: Promise<void> = Promise.resolve();
+  private checkpointWanted = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private failure: unknown;
+  private readonly counters: DatastoreStats = { commits: 0, logWrites: 0, fsyncs: 0, checkpoints: 0 };
+  private readonly checkpointBytes: number;
+  private readonly idleCheckpointMs: number;
 
   readonly versionDir: string;
   readonly version: string;
@@ -71,15 +136,23 @@ export class Datastore {
     this.versionDir = versionDir;
     this.version = version;
     this.validateCommit = options.validateCommit;
+    this.checkpointBytes = options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
+    this.idleCheckpointMs = options.idleCheckpointMs ?? DEFAULT_IDLE_CHECKPOINT_MS;
   }
 
-  /** Opens the datastore under `base` (the directory holding `current`), finishing any interrupted commit. */
+  /**
+   * Opens the datastore under `base` (the directory holding `current`): loads live/, replays the
+   * commit log over it and checkpoints, so live/ holds every acknowledged commit afterwards.
+   * Anything that reads live/ from disk opens the datastore first.
+   */
   static async open(base: string, options: DatastoreOptions = {}): Promise<Datastore> {
     const chain = await readVersionChain(base);
     if (!chain) throw new DatastoreIntegrityError(`Datastore does not exist at ${base}, did storewolf run?`);
     const store = new Datastore(chain.versionDir, chain.version, options);
-    await store.recover();
+    await store.recoverSwap();
     await store.loadLive();
+    await store.replayLog();
+    await store.checkpoint();
     return store;
   }
 
@@ -141,6 +214,8 @@ export class Datastore {
   // ---- writes straight to live (storewolf and the migrator, before the API serves) ----
 
   async writeLiveDirect(entries: readonly StoredEntry[]): Promise<void> {
+    // A log record replayed later must not overwrite what is written here.
+    await this.settle();
     for (const entry of entries) {
       await writeFileAtomic(dataPath(this.liveDir, entry.segments), JSON.stringify(entry.value));
       this.live.set(keyName(entry.segments), { segments: [...entry.segments], value: entry.value });
@@ -149,6 +224,7 @@ export class Datastore {
   }
 
   async writeMetadataDirect(segments: readonly string[], metaName: string, value: unknown): Promise<void> {
+    await this.settle();
     await writeFileAtomic(metaPath(this.liveDir, segments, metaName), JSON.stringify(value));
     const name = keyName(segments);
     const values = this.meta.get(name) ?? new Map<string, unknown>();
@@ -206,38 +282,113 @@ export class Datastore {
   }
 
   /**
-   * Commits `tx` and resolves with the committed key names (removed keys included). Commits that
-   * arrive while one is being written are applied together, in arrival order, with one swap.
+   * Commits `tx` and resolves with the committed key names (removed keys included) once the
+   * commit is on disk. Commits that arrive while the log is being flushed are validated in
+   * arrival order and written together behind that flush, as one log record with one fdatasync;
+   * a commit that arrives when nothing is being written starts at once.
    */
   commit(tx: string): Promise<string[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ tx, resolve, reject });
-      if (!this.committing) void this.runCommits();
+      this.kick();
     });
   }
 
-  private async runCommits(): Promise<void> {
-    this.committing = true;
+  /** Counters of the commit path: commits acknowledged, log records flushed, fsync/fdatasync calls, checkpoints. */
+  get stats(): DatastoreStats {
+    return { ...this.counters };
+  }
+
+  /** Resolves once queued commits are on disk, the log is checkpointed into live/ and old trees are removed. */
+  async settle(): Promise<void> {
+    this.checkpointWanted = true;
+    this.kick();
+    await this.draining;
+    await Promise.all([...this.cleanups]);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Starts the writer unless it runs; it works until the queue is empty, so every commit is picked up. */
+  private kick(): void {
+    if (this.writing) return;
+    this.writing = true;
+    this.draining = this.drain();
+  }
+
+  private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        await this.lock.write(async () => {
-          const batch = this.queue.splice(0);
-          try {
-            await this.commitBatch(batch);
-          } catch (error) {
-            for (const request of batch) request.reject(error);
-          }
-        });
+      for (;;) {
+        if (this.queue.length > 0) {
+          await this.commitBatch(this.queue.splice(0));
+        } else if (this.failure === undefined && (this.checkpointWanted || this.logBytes >= this.checkpointBytes)) {
+          this.checkpointWanted = false;
+          await this.checkpoint().catch((error: unknown) => {
+            this.failure = error;
+          });
+        } else {
+          // Synchronous from the empty-queue check to here: a commit queued from now on starts a new writer.
+          break;
+        }
       }
     } finally {
-      this.committing = false;
+      this.writing = false;
     }
+    this.armIdleCheckpoint();
+  }
+
+  /** Folds the log into live/ once no commit has come for a while, so live/ is current for anyone reading it. */
+  private armIdleCheckpoint(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.logBytes === 0 || this.failure !== undefined) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.checkpointWanted = true;
+      this.kick();
+    }, this.idleCheckpointMs);
+    this.idleTimer.unref();
   }
 
   private async commitBatch(batch: QueuedCommit[]): Promise<void> {
+    if (this.failure !== undefined) {
+      for (const request of batch) request.reject(new DatastoreFailedError(this.failure));
+      return;
+    }
+    let staged: StagedBatch | undefined;
+    try {
+      staged = await this.lock.write(() => this.stageBatch(batch));
+    } catch (error) {
+      for (const request of batch) request.reject(error);
+      return;
+    }
+    if (staged === undefined) return;
+    const { working, accepted, record } = staged;
+    try {
+      await this.appendLog(record);
+    } catch (error) {
+      // After a failed flush the page cache no longer says what is on disk: refuse every later commit.
+      this.failure = error;
+      for (const { request } of accepted) request.reject(error);
+      return;
+    }
+    this.live = working;
+    this.generation += 1;
+    for (const segments of record.del) this.dirty.set(keyName(segments), segments);
+    for (const [segments] of record.set) this.dirty.set(keyName(segments), segments);
+    this.counters.commits += accepted.length;
+    for (const { request, keys } of accepted) request.resolve(keys);
+  }
+
+  /**
+   * Under the writer lock: reads and validates each transaction over the result of the ones before
+   * it, and takes the accepted transactions out of pending/ (a crash before the log record is on
+   * disk loses them, but none of them was acknowledged).
+   */
+  private async stageBatch(batch: QueuedCommit[]): Promise<StagedBatch | undefined> {
     let working = new Map(this.live);
     const accepted: { request: QueuedCommit; keys: string[] }[] = [];
     const consumed = new Set<string>();
+    const changed = new Map<string, string[]>();
     for (const request of batch) {
       if (consumed.has(request.tx)) {
         request.reject(new NothingToCommitError());
@@ -251,24 +402,25 @@ export class Datastore {
         continue;
       }
       const next = new Map(working);
-      const keys = new Set<string>();
+      const keys = new Map<string, string[]>();
       for (const prefix of removals) {
         let removedAny = false;
         for (const [name, entry] of next) {
           if (isSegmentPrefix(prefix, entry.segments)) {
             next.delete(name);
-            keys.add(name);
+            keys.set(name, entry.segments);
             removedAny = true;
           }
         }
-        if (!removedAny) keys.add(keyName(prefix));
+        if (!removedAny) keys.set(keyName(prefix), prefix);
       }
       for (const entry of values) {
         const name = keyName(entry.segments);
         next.set(name, entry);
-        keys.add(name);
+        keys.set(name, entry.segments);
       }
       try {
+        for (const entry of values) checkNoNesting(next, entry.segments);
         this.validateCommit?.(documentOf(next, 'settings'));
       } catch (error) {
         request.reject(error);
@@ -276,78 +428,146 @@ export class Datastore {
       }
       working = next;
       consumed.add(request.tx);
-      accepted.push({ request, keys: [...keys] });
+      for (const [name, segments] of keys) changed.set(name, segments);
+      accepted.push({ request, keys: [...keys.keys()] });
     }
-    if (accepted.length === 0) return;
-    await this.swapLive(working, [...consumed]);
-    this.live = working;
-    this.generation += 1;
-    for (const { request, keys } of accepted) request.resolve(keys);
+    if (accepted.length === 0) return undefined;
+    const record: LogRecord = { seq: this.seq + 1, tx: [...consumed], set: [], del: [] };
+    for (const [name, segments] of changed) {
+      const entry = working.get(name);
+      if (entry !== undefined) record.set.push([entry.segments, entry.value]);
+      else if (this.live.has(name)) record.del.push(segments);
+    }
+    for (const tx of consumed) await this.dropPending(tx);
+    return { working, accepted, record };
   }
 
-  /**
-   * Builds `.live-next-*` as a hard-link copy of live plus the changes, makes it durable, journals
-   * the swap, renames it into place and removes the committed transactions.
-   */
-  private async swapLive(next: Map<string, StoredEntry>, transactions: string[]): Promise<void> {
-    const token = randomAlnum(12);
-    const journal: Journal = { next: `.live-next-${token}`, old: `.live-old-${token}`, transactions };
-    const nextDir = join(this.versionDir, journal.next);
-    const dirs = linkCopy(this.liveDir, nextDir);
-    for (const [name, entry] of this.live) {
-      if (!next.has(name)) await removeDataFile(nextDir, entry.segments);
+  /** Renames a consumed transaction out of the way at once and removes it in the background. */
+  private async dropPending(tx: string): Promise<void> {
+    const trash = join(this.versionDir, 'pending', `${COMMITTED_PREFIX}${randomAlnum(12)}`);
+    try {
+      await rename(this.pendingDir(tx), trash);
+    } catch (error) {
+      ignoreMissing(error);
+      return;
     }
-    const written: string[] = [];
-    for (const [name, entry] of next) {
-      const current = this.live.get(name);
-      const serialized = JSON.stringify(entry.value);
-      if (current !== undefined && JSON.stringify(current.value) === serialized) continue;
-      const path = dataPath(nextDir, entry.segments);
-      await mkdirTracked(nextDir, entry.segments.slice(0, -1), dirs);
-      // The copy is a hard link to live's file: replace it, never write through it.
-      await unlink(path).catch(ignoreMissing);
-      await writeFile(path, serialized, { flag: 'wx', mode: 0o644 });
-      written.push(path);
-    }
-    // The journal is written beside the tree and only renamed into place once both are durable.
-    // Concurrent fsyncs share journal commits and device flushes; every file and directory is still synced.
-    const journalTemp = join(this.versionDir, `.commit-journal.${token}.tmp`);
-    await writeFile(journalTemp, JSON.stringify(journal), { flag: 'wx', mode: 0o644 });
-    await Promise.all([
-      fsyncPath(journalTemp, 'r+'),
-      ...written.map((path) => fsyncPath(path, 'r+')),
-      ...dirs.map((dir) => fsyncPath(dir, 'r').catch(ignoreMissing)),
-    ]);
-    await rename(journalTemp, join(this.versionDir, JOURNAL));
-    await fsyncDirectory(this.versionDir);
-    await this.finishSwap(journal);
+    this.removeInBackground(trash);
   }
 
-  /** The journalled part of a commit; safe to repeat from any point after a crash. */
-  private async finishSwap(journal: Journal): Promise<void> {
-    const nextDir = join(this.versionDir, journal.next);
-    const oldDir = join(this.versionDir, journal.old);
-    if (await exists(nextDir)) {
-      if (await exists(this.liveDir)) await rename(this.liveDir, oldDir);
-      await rename(nextDir, this.liveDir);
-      await fsyncDirectory(this.versionDir);
-    }
-    for (const tx of journal.transactions) await rm(this.pendingDir(tx), { recursive: true, force: true });
-    await rm(join(this.versionDir, JOURNAL), { force: true });
-    // The old tree is garbage from here on (start-up discards any left over), so callers need not wait for it.
-    const removal = rm(oldDir, { recursive: true, force: true }).catch(() => undefined);
+  private removeInBackground(path: string): void {
+    const removal = rm(path, { recursive: true, force: true }).catch(() => undefined);
     this.cleanups.add(removal);
     void removal.finally(() => this.cleanups.delete(removal));
   }
 
-  /** Resolves once commits and the removal of replaced live trees have finished. */
-  async settle(): Promise<void> {
-    await this.lock.write(async () => undefined);
-    await Promise.all([...this.cleanups]);
+  /** Appends one framed record and flushes it; the log is opened on the first commit after a checkpoint. */
+  private async appendLog(record: LogRecord): Promise<void> {
+    const frame = encodeRecord(record);
+    this.log ??= await open(this.logPath, 'a');
+    await this.log.write(frame, 0, frame.length);
+    this.logBytes += frame.length;
+    this.counters.fsyncs += 1;
+    await this.log.datasync();
+    this.counters.logWrites += 1;
+    this.seq = record.seq;
   }
 
-  /** Completes a journalled swap, or discards staging trees a crash left without a journal. */
-  private async recover(): Promise<void> {
+  get logPath(): string {
+    return join(this.versionDir, LOG);
+  }
+
+  /**
+   * Writes every key changed since the last checkpoint into live/ (temp file, fsync, rename;
+   * removed keys unlinked), fsyncs the directories those names changed in, and only then empties
+   * the log. A crash at any point replays the log over live/ again, which gives the same tree.
+   */
+  private async checkpoint(): Promise<void> {
+    if (this.dirty.size === 0 && this.logBytes === 0) return;
+    const dirty = this.dirty;
+    this.dirty = new Map();
+    const dirs = new Set<string>();
+    for (const [name, segments] of dirty) {
+      if (!this.live.has(name)) await removeDataFile(this.liveDir, segments, dirs);
+    }
+    const writes: Promise<void>[] = [];
+    for (const name of dirty.keys()) {
+      const entry = this.live.get(name);
+      if (entry !== undefined) writes.push(this.writeLiveFile(entry, dirs));
+    }
+    await Promise.all(writes);
+    await Promise.all([...dirs].map((dir) => this.fsyncPath(dir, 'r')));
+    const log = this.log ?? (await open(this.logPath, 'r+'));
+    this.log = undefined;
+    try {
+      await log.truncate(0);
+      this.counters.fsyncs += 1;
+      await log.sync();
+    } finally {
+      await log.close();
+    }
+    this.logBytes = 0;
+    this.counters.checkpoints += 1;
+  }
+
+  private async writeLiveFile(entry: StoredEntry, dirs: Set<string>): Promise<void> {
+    await mkdirTracked(this.liveDir, entry.segments.slice(0, -1), dirs);
+    const path = dataPath(this.liveDir, entry.segments);
+    const parent = join(path, '..');
+    const temp = join(parent, `.${randomAlnum(10)}.tmp`);
+    const handle = await open(temp, 'wx', 0o644);
+    try {
+      await handle.writeFile(JSON.stringify(entry.value));
+      this.counters.fsyncs += 1;
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    dirs.add(parent);
+  }
+
+  private async fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
+    this.counters.fsyncs += 1;
+    await fsyncPath(path, flags);
+  }
+
+  /**
+   * Replays the log over the tree loaded from live/: records in order, each one whole values, so
+   * replaying a record live/ already holds changes nothing. A torn last record was never
+   * acknowledged and is dropped; damage before the end is refused with the log's path.
+   */
+  private async replayLog(): Promise<void> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.logPath);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      // Created once, durably, so a commit's fdatasync never has to make the name itself durable.
+      await writeFile(this.logPath, '', { flag: 'wx', mode: 0o644 });
+      await this.fsyncPath(this.versionDir, 'r');
+      return;
+    }
+    this.logBytes = bytes.length;
+    let previous: number | undefined;
+    for (const { record, offset } of decodeLog(bytes, this.logPath)) {
+      if (previous !== undefined && record.seq !== previous + 1) {
+        throw new DatastoreIntegrityError(`Datastore commit log ${this.logPath} skips from record ${previous} to ${record.seq} at byte ${offset}; the datastore was left as it was`);
+      }
+      previous = record.seq;
+      for (const segments of record.del) {
+        this.live.delete(keyName(segments));
+        this.dirty.set(keyName(segments), segments);
+      }
+      for (const [segments, value] of record.set) {
+        this.live.set(keyName(segments), { segments, value });
+        this.dirty.set(keyName(segments), segments);
+      }
+      this.seq = record.seq;
+    }
+  }
+
+  /** Completes a swap journalled by brl before the commit log, or discards staging trees a crash left without a journal. */
+  private async recoverSwap(): Promise<void> {
     let journal: Journal | undefined;
     try {
       journal = JSON.parse(await readFile(join(this.versionDir, JOURNAL), 'utf8')) as Journal;
@@ -363,6 +583,28 @@ export class Datastore {
     if (!(await exists(this.liveDir))) {
       throw new DatastoreIntegrityError(`Datastore at ${this.versionDir} has no live/ directory`);
     }
+    let pendingNames: string[] = [];
+    try {
+      pendingNames = await readdir(join(this.versionDir, 'pending'));
+    } catch (error) {
+      ignoreMissing(error);
+    }
+    for (const name of pendingNames) {
+      if (name.startsWith(COMMITTED_PREFIX)) this.removeInBackground(join(this.versionDir, 'pending', name));
+    }
+  }
+
+  private async finishSwap(journal: Journal): Promise<void> {
+    const nextDir = join(this.versionDir, journal.next);
+    const oldDir = join(this.versionDir, journal.old);
+    if (await exists(nextDir)) {
+      if (await exists(this.liveDir)) await rename(this.liveDir, oldDir);
+      await rename(nextDir, this.liveDir);
+      await fsyncDirectory(this.versionDir);
+    }
+    for (const tx of journal.transactions) await rm(this.pendingDir(tx), { recursive: true, force: true });
+    await rm(join(this.versionDir, JOURNAL), { force: true });
+    await rm(oldDir, { recursive: true, force: true });
   }
 
   private async loadLive(): Promise<void> {
@@ -445,49 +687,103 @@ async function writeQuick(path: string, text: string): Promise<void> {
   await rename(temp, path);
 }
 
-/**
- * Mirrors live into `target` with hard links; returns every directory created. Synchronous on
- * purpose: about a hundred tiny metadata calls finish faster than the thread-pool round trips
- * they would otherwise each take, and the writer lock is held either way.
- */
-function linkCopy(source: string, target: string): string[] {
-  const created: string[] = [];
-  const copy = (from: string, to: string): void => {
-    mkdirSync(to);
-    created.push(to);
-    for (const entry of readdirSync(from, { withFileTypes: true })) {
-      if (entry.name.startsWith('.')) continue;
-      if (entry.isDirectory()) copy(join(from, entry.name), join(to, entry.name));
-      else linkSync(join(from, entry.name), join(to, entry.name));
-    }
-  };
-  copy(source, target);
-  return created;
-}
-
-async function mkdirTracked(root: string, segments: readonly string[], created: string[]): Promise<void> {
+/** Creates the directories of `segments` below `root`; a created directory and its parent go into `dirs` to be fsynced. */
+async function mkdirTracked(root: string, segments: readonly string[], dirs: Set<string>): Promise<void> {
   let dir = root;
   for (const segment of segments) {
+    const parent = dir;
     dir = join(dir, encodeSegment(segment));
     try {
       await mkdir(dir);
-      created.push(dir);
+      dirs.add(parent);
+      dirs.add(dir);
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
     }
   }
 }
 
-/** Unlinks a data file and prunes directories it leaves empty (metadata files keep theirs). */
-async function removeDataFile(root: string, segments: readonly string[]): Promise<void> {
-  await unlink(dataPath(root, segments)).catch(ignoreMissing);
+/** Unlinks a data file and prunes directories it leaves empty (metadata files keep theirs); changed directories go into `dirs`. */
+async function removeDataFile(root: string, segments: readonly string[], dirs: Set<string>): Promise<void> {
+  const path = dataPath(root, segments);
+  try {
+    await unlink(path);
+  } catch (error) {
+    ignoreMissing(error);
+    return;
+  }
+  dirs.add(join(path, '..'));
   for (let length = segments.length - 1; length > 0; length -= 1) {
+    const dir = dataPath(root, segments.slice(0, length));
     try {
-      await rmdir(dataPath(root, segments.slice(0, length)));
+      await rmdir(dir);
     } catch {
       return;
     }
+    dirs.delete(dir);
+    dirs.add(join(dir, '..'));
   }
+}
+
+/** A key may not be set where another key is its parent or its child: live/ could not hold both. */
+function checkNoNesting(entries: Map<string, StoredEntry>, segments: readonly string[]): void {
+  for (let length = 1; length < segments.length; length += 1) {
+    const parent = keyName(segments.slice(0, length));
+    if (entries.has(parent)) throw new KeyNestingError(`Cannot set ${keyName(segments)}: ${parent} holds a value`);
+  }
+  for (const entry of entries.values()) {
+    if (entry.segments.length > segments.length && isSegmentPrefix(segments, entry.segments)) {
+      throw new KeyNestingError(`Cannot set ${keyName(segments)} to a value: ${keyName(entry.segments)} is below it`);
+    }
+  }
+}
+
+function encodeRecord(record: LogRecord): Buffer {
+  const payload = Buffer.from(JSON.stringify(record));
+  const frame = Buffer.allocUnsafe(LOG_HEADER_BYTES + payload.length);
+  frame.writeUInt32LE(LOG_MAGIC, 0);
+  frame.writeUInt32LE(payload.length, 4);
+  frame.writeUInt32LE(crc32(payload), 8);
+  payload.copy(frame, LOG_HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * The whole records of a log. Only the last record can be unflushed (one is written at a time and
+ * flushed before the next), so a damaged record with nothing but zeros after it is a torn write
+ * and ends the log; damage followed by more data is corruption.
+ */
+function decodeLog(bytes: Buffer, path: string): { record: LogRecord; offset: number }[] {
+  const records: { record: LogRecord; offset: number }[] = [];
+  let offset = 0;
+  const zerosFrom = (start: number): boolean => bytes.subarray(start).every((byte) => byte === 0);
+  const corrupt = (reason: string): DatastoreIntegrityError =>
+    new DatastoreIntegrityError(`Datastore commit log ${path} is damaged at byte ${offset} (${reason}); the datastore was left as it was`);
+  while (offset < bytes.length) {
+    if (bytes.length - offset < LOG_HEADER_BYTES) break;
+    if (bytes.readUInt32LE(offset) !== LOG_MAGIC) {
+      if (zerosFrom(offset)) break;
+      throw corrupt('no record header');
+    }
+    const length = bytes.readUInt32LE(offset + 4);
+    const end = offset + LOG_HEADER_BYTES + length;
+    if (end > bytes.length) break;
+    const payload = bytes.subarray(offset + LOG_HEADER_BYTES, end);
+    if (crc32(payload) !== bytes.readUInt32LE(offset + 8)) {
+      if (zerosFrom(end)) break;
+      throw corrupt('checksum mismatch');
+    }
+    let record: LogRecord;
+    try {
+      record = JSON.parse(payload.toString('utf8')) as LogRecord;
+    } catch {
+      throw corrupt('record is not JSON');
+    }
+    if (!Number.isSafeInteger(record.seq) || !Array.isArray(record.set) || !Array.isArray(record.del)) throw corrupt('not a commit record');
+    records.push({ record, offset });
+    offset = end;
+  }
+  return records;
 }
 
 async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {

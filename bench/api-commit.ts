@@ -1,0 +1,194 @@
+// Benchmark: PATCH /settings + POST /tx/commit with 1, 8 and 32 concurrent clients against the apiserver, a bare
+// node:http server (bench/api-bare-server.ts, no work) and a node:http server committing the same change into
+// node:sqlite with WAL and synchronous=FULL (bench/api-sqlite-server.ts), all in the same run; then the fsync and
+// fdatasync calls per commit of the apiserver and the SQLite server, counted by strace in separate passes.
+// Run: flock /tmp/brl-bench.lock node bench/api-commit.ts [--commits 2000] [--rounds 3] [--count-commits 1000]
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { prepareRoot } from '../src/lib/host/boot/prepare-root.ts';
+import { runStorewolf } from '../src/lib/host/boot/storewolf.ts';
+import { hostPaths } from '../src/lib/host/paths.ts';
+import { SettingsModel } from '../src/lib/host/settings/model.ts';
+
+const { values } = parseArgs({
+  options: {
+    commits: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '3' },
+    'count-commits': { type: 'string', default: '1000' },
+  },
+});
+const commits = Number(values.commits);
+const rounds = Number(values.rounds);
+const countCommits = Number(values['count-commits']);
+const CLIENT_COUNTS = [1, 8, 32];
+const repo = new URL('..', import.meta.url).pathname;
+const node = process.execPath;
+
+function call(agent: Agent, socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request({ socketPath, agent, method, path, headers: { 'content-type': 'application/json' } }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
+
+let round = 0;
+
+/** `total` PATCH+commit pairs from `clients` loops, each on its own keep-alive connection; commits/s and p50/p99 in ms. */
+async function load(socket: string, clients: number, total: number) {
+  round += 1;
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < total) {
+        const index = next++;
+        const begin = performance.now();
+        const tx = `bench-${round}-${index}`;
+        const patch = await call(agent, socket, 'PATCH', `/settings?tx=${tx}`, JSON.stringify({ motd: `m${round}-${index}` }));
+        const commit = await call(agent, socket, 'POST', `/tx/commit?tx=${tx}`);
+        if (patch.status !== 204 || commit.status !== 200) throw new Error(`${socket}: PATCH ${patch.status} commit ${commit.status}: ${commit.body}`);
+        latencies.push(performance.now() - begin);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number;
+  return { perSecond: total / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+async function startChild(command: string, args: string[], readyPattern: RegExp): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines = createInterface({ input: child.stdout! });
+  const errors = createInterface({ input: child.stderr! });
+  await new Promise<void>((resolve, reject) => {
+    const check = (line: string) => readyPattern.test(line) && resolve();
+    lines.on('line', check);
+    errors.on('line', check);
+    child.once('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited ${code}`)));
+  });
+  return child;
+}
+
+/** The apiserver stops on SIGTERM (after checkpointing its log), the others when stdin closes (SQLite closes its database). */
+async function stop(child: ChildProcess, server: Server, pid = child.pid): Promise<void> {
+  const exited = once(child, 'exit');
+  if (server.stopsOnSigterm) process.kill(pid!, 'SIGTERM');
+  else child.stdin?.end();
+  await exited;
+}
+
+interface Server {
+  name: string;
+  socket: string;
+  /** Program and arguments; `strace` wraps them in the counting passes. */
+  command: string[];
+  ready: RegExp;
+  stopsOnSigterm: boolean;
+}
+
+const root = await mkdtemp(join(tmpdir(), 'brl-bench-commit-'));
+const children: ChildProcess[] = [];
+try {
+  await prepareRoot({ root, variant: 'dev', version: '1.0.0' });
+  await runStorewolf(hostPaths(root), '1.0.0', await SettingsModel.load(root));
+  const apiserver: Server = { name: 'apiserver', socket: join(root, 'run/api.sock'), command: [node, join(repo, 'dist/bin/apiserver.js'), '--root', root], ready: /listening on/, stopsOnSigterm: true };
+  const bare: Server = { name: 'bare node:http', socket: join(root, 'bare.sock'), command: [node, join(repo, 'bench/api-bare-server.ts'), join(root, 'bare.sock'), join(root, 'settings.json')], ready: /ready/, stopsOnSigterm: false };
+  const sqlite: Server = { name: 'node:http + node:sqlite', socket: join(root, 'sqlite.sock'), command: [node, join(repo, 'bench/api-sqlite-server.ts'), join(root, 'sqlite.sock'), join(root, 'settings.db')], ready: /ready/, stopsOnSigterm: false };
+
+  const api = await startChild(apiserver.command[0]!, apiserver.command.slice(1), apiserver.ready);
+  children.push(api);
+  const setup = new Agent({ keepAlive: false });
+  await call(setup, apiserver.socket, 'POST', '/tx/commit?tx=bottlerocket-launch');
+  await writeFile(join(root, 'settings.json'), (await call(setup, apiserver.socket, 'GET', '/settings')).body);
+  for (const server of [bare, sqlite]) children.push(await startChild(server.command[0]!, server.command.slice(1), server.ready));
+
+  // Throughput: for each client count, the three servers take turns `rounds` times (load on the shared machine
+  // hits all of them alike); the median round of each is reported.
+  const servers = [apiserver, bare, sqlite];
+  const results = new Map<string, { perSecond: number; p50: number; p99: number }>();
+  for (const clients of CLIENT_COUNTS) {
+    for (const server of servers) await load(server.socket, clients, Math.min(200, commits));
+    const samples = new Map(servers.map((server) => [server.name, [] as { perSecond: number; p50: number; p99: number }[]]));
+    for (let index = 0; index < rounds; index += 1) {
+      for (const server of servers) samples.get(server.name)!.push(await load(server.socket, clients, commits));
+    }
+    for (const [name, runs] of samples) {
+      runs.sort((a, b) => a.perSecond - b.perSecond);
+      results.set(`${name}/${clients}`, runs[Math.floor(runs.length / 2)]!);
+    }
+  }
+  for (const [index, child] of children.splice(0).entries()) await stop(child, [apiserver, bare, sqlite][index]!);
+
+  // fsyncs per commit: each durable server again under `strace -f -c` (seccomp filter: only the two calls
+  // stop the process), once without load and once per client count; the difference over the commits made.
+  const countFsyncs = async (server: Server, clients: number, total: number): Promise<number> => {
+    const summary = join(root, `strace-${server.name.replace(/\W+/g, '-')}-${clients}-${total}.txt`);
+    const traced = await startChild('strace', ['-f', '-c', '--seccomp-bpf', '-e', 'trace=fsync,fdatasync', '-o', summary, ...server.command], server.ready);
+    const tracee = Number((await readFile(`/proc/${traced.pid}/task/${traced.pid}/children`, 'utf8')).trim().split(/\s+/)[0]);
+    if (total > 0) await load(server.socket, clients, total);
+    await stop(traced, server, tracee);
+    let calls = 0;
+    for (const line of (await readFile(summary, 'utf8')).split('\n')) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.at(-1) === 'fsync' || fields.at(-1) === 'fdatasync') calls += Number(fields[3]);
+    }
+    return calls;
+  };
+  const fsyncsPerCommit = new Map<string, number>();
+  for (const server of [apiserver, sqlite]) {
+    const idle = await countFsyncs(server, 1, 0);
+    for (const clients of CLIENT_COUNTS) {
+      fsyncsPerCommit.set(`${server.name}/${clients}`, ((await countFsyncs(server, clients, countCommits)) - idle) / countCommits);
+    }
+  }
+
+  const rows: string[] = [];
+  for (const clients of CLIENT_COUNTS) {
+    const brl = results.get(`apiserver/${clients}`)!;
+    const plain = results.get(`bare node:http/${clients}`)!;
+    const db = results.get(`node:http + node:sqlite/${clients}`)!;
+    rows.push(
+      `| ${clients} | ${brl.perSecond.toFixed(0)}/s | ${plain.perSecond.toFixed(0)}/s | ${db.perSecond.toFixed(0)}/s | ` +
+        `**${(brl.perSecond / plain.perSecond).toFixed(2)}×** | **${(brl.perSecond / db.perSecond).toFixed(2)}×** | ` +
+        `${brl.p99.toFixed(2)} / ${plain.p99.toFixed(2)} / ${db.p99.toFixed(2)} ms | ` +
+        `${fsyncsPerCommit.get(`apiserver/${clients}`)!.toFixed(3)} | ${fsyncsPerCommit.get(`node:http + node:sqlite/${clients}`)!.toFixed(3)} |`,
+    );
+  }
+  const strace = execFileSync('strace', ['-V'], { encoding: 'utf8' }).split('\n')[0];
+  process.stdout.write(`### api: PATCH+commit with 1, 8 and 32 clients (group commit)
+
+\`flock /tmp/brl-bench.lock node bench/api-commit.ts\` (${commits} PATCH+commit pairs per client count and server,
+median of ${rounds} rounds taken in turns; each client on its own keep-alive connection, a new transaction per pair
+setting \`settings.motd\`). (a) bare \`node:http\` answering without work; (b) \`node:http\` + \`node:sqlite\`
+(\`journal_mode=WAL\`, \`synchronous=FULL\`, one SQL transaction per commit, pending changes in memory). fsyncs per
+commit: \`fsync\` + \`fdatasync\` calls counted by ${strace} (\`-f -c --seccomp-bpf\`) in separate passes of
+${countCommits} commits, minus a pass with none (start and stop, checkpoint on SIGTERM included). Machine: 2 shared
+cores (load average ≈ ${loadavg()[0]?.toFixed(1)}), Node ${process.versions.node}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.
+
+| clients | apiserver | (a) bare | (b) sqlite | vs (a) | vs (b) | p99 brl / (a) / (b) | apiserver fsyncs/commit | sqlite fsyncs/commit |
+|---|---|---|---|---|---|---|---|---|
+${rows.join('\n')}
+`);
+} finally {
+  for (const child of children) {
+    child.stdin?.end();
+    child.kill('SIGTERM');
+    await once(child, 'exit').catch(() => undefined);
+  }
+  await rm(root, { recursive: true, force: true });
+}
