@@ -23,6 +23,9 @@ export const hostTools: readonly HostTool[] = [
   { command: 'rpmbuild', debianPackage: 'rpm', purpose: 'builds packages from specs', use: 'build' },
   { command: 'rpm', debianPackage: 'rpm', purpose: 'queries and installs RPMs into staging roots', use: 'build' },
   { command: 'bwrap', debianPackage: 'bubblewrap', purpose: 'network-less build sandbox', use: 'build' },
+  { command: 'unshare', debianPackage: 'util-linux', purpose: 'private mount namespace of a package build started by root', use: 'build' },
+  { command: 'mount', debianPackage: 'mount', purpose: 'shows a package build its directories at neutral paths', use: 'build' },
+  { command: 'setpriv', debianPackage: 'util-linux', purpose: 'drops root before a package build; runs brl without root\'s privileges in permission tests', use: 'build' },
   { command: 'gcc', debianPackage: 'gcc', purpose: 'compiles C sources in package builds', use: 'build' },
   // gcc without recommends has no libc headers: `stdio.h` is the first thing a C build misses.
   { command: 'libc headers', file: '/usr/include/stdio.h', debianPackage: 'libc6-dev', purpose: 'C headers and libraries for package builds', use: 'build' },
@@ -57,7 +60,6 @@ export const hostTools: readonly HostTool[] = [
   { command: 'fsck.ext4', debianPackage: 'e2fsprogs', purpose: 'test oracle for ext4 filesystems', use: 'test' },
   { command: 'openssl', debianPackage: 'openssl', purpose: 'makes test certificates and checks CA bundles', use: 'test' },
   { command: 'strip', debianPackage: 'binutils', purpose: 'makes stripped binaries for hardening tests', use: 'test' },
-  { command: 'setpriv', debianPackage: 'util-linux', purpose: 'runs brl without root\'s privileges in permission tests', use: 'test' },
   { command: 'cpio', debianPackage: 'cpio', purpose: 'test oracle for initramfs archives', use: 'test' },
   { command: 'fsck.fat', debianPackage: 'dosfstools', purpose: 'test oracle for the EFI system partition', use: 'test' },
   { command: 'docker-registry', debianPackage: 'docker-registry', purpose: 'test: a real OCI registry on 127.0.0.1 that host-container images are pushed to', use: 'test' },
