@@ -3,14 +3,13 @@
 // node:sqlite with WAL and synchronous=FULL (bench/api-sqlite-server.ts), all in the same run; then the fsync and
 // fdatasync calls per commit of the apiserver and the SQLite server, counted by strace in separate passes.
 // Run: flock /tmp/brl-bench.lock node bench/api-commit.ts [--commits 2000] [--rounds 3] [--count-commits 1000]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
-import { call } from './api-call.ts';
+import { call, load, startChild, type LoadResult } from './api-call.ts';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { prepareRoot } from '../src/lib/host/boot/prepare-root.ts';
 import { runStorewolf } from '../src/lib/host/boot/storewolf.ts';
@@ -33,44 +32,16 @@ const node = process.execPath;
 
 let round = 0;
 
-/** `total` PATCH+commit pairs from `clients` loops, each on its own keep-alive connection; commits/s and p50/p99 in ms. */
-async function load(socket: string, clients: number, total: number) {
+/** `total` PATCH+commit pairs from `clients` loops, each on its own keep-alive connection. */
+function commitLoad(socket: string, clients: number, total: number): Promise<LoadResult> {
   round += 1;
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < total) {
-        const index = next++;
-        const begin = performance.now();
-        const tx = `bench-${round}-${index}`;
-        const patch = await call(agent, socket, 'PATCH', `/settings?tx=${tx}`, JSON.stringify({ motd: `m${round}-${index}` }));
-        const commit = await call(agent, socket, 'POST', `/tx/commit?tx=${tx}`);
-        if (patch.status !== 204 || commit.status !== 200) throw new Error(`${socket}: PATCH ${patch.status} commit ${commit.status}: ${commit.body}`);
-        latencies.push(performance.now() - begin);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number;
-  return { perSecond: total / seconds, p50: at(0.5), p99: at(0.99) };
-}
-
-async function startChild(command: string, args: string[], readyPattern: RegExp): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines = createInterface({ input: child.stdout! });
-  const errors = createInterface({ input: child.stderr! });
-  await new Promise<void>((resolve, reject) => {
-    const check = (line: string) => readyPattern.test(line) && resolve();
-    lines.on('line', check);
-    errors.on('line', check);
-    child.once('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited ${code}`)));
+  const tag = round;
+  return load(total, clients, async (agent, index) => {
+    const tx = `bench-${tag}-${index}`;
+    const patch = await call(agent, socket, 'PATCH', `/settings?tx=${tx}`, JSON.stringify({ motd: `m${tag}-${index}` }));
+    const commit = await call(agent, socket, 'POST', `/tx/commit?tx=${tx}`);
+    if (patch.status !== 204 || commit.status !== 200) throw new Error(`${socket}: PATCH ${patch.status} commit ${commit.status}: ${commit.body}`);
   });
-  return child;
 }
 
 /** The apiserver stops on SIGTERM (after checkpointing its log), the others when stdin closes (SQLite closes its database). */
@@ -109,15 +80,15 @@ try {
   // Throughput: for each client count, the three servers take turns `rounds` times (load on the shared machine
   // hits all of them alike); the median round of each is reported.
   const servers = [apiserver, bare, sqlite];
-  const results = new Map<string, { perSecond: number; p50: number; p99: number }>();
+  const results = new Map<string, LoadResult>();
   for (const clients of CLIENT_COUNTS) {
-    for (const server of servers) await load(server.socket, clients, Math.min(200, commits));
-    const samples = new Map(servers.map((server) => [server.name, [] as { perSecond: number; p50: number; p99: number }[]]));
+    for (const server of servers) await commitLoad(server.socket, clients, Math.min(200, commits));
+    const samples = new Map(servers.map((server) => [server.name, [] as LoadResult[]]));
     for (let index = 0; index < rounds; index += 1) {
-      for (const server of servers) samples.get(server.name)!.push(await load(server.socket, clients, commits));
+      for (const server of servers) samples.get(server.name)!.push(await commitLoad(server.socket, clients, commits));
     }
     for (const [name, runs] of samples) {
-      runs.sort((a, b) => a.perSecond - b.perSecond);
+      runs.sort((a, b) => a.opsPerSecond - b.opsPerSecond);
       results.set(`${name}/${clients}`, runs[Math.floor(runs.length / 2)]!);
     }
   }
@@ -129,7 +100,7 @@ try {
     const summary = join(root, `strace-${server.name.replace(/\W+/g, '-')}-${clients}-${total}.txt`);
     const traced = await startChild('strace', ['-f', '-c', '--seccomp-bpf', '-e', 'trace=fsync,fdatasync', '-o', summary, ...server.command], server.ready);
     const tracee = Number((await readFile(`/proc/${traced.pid}/task/${traced.pid}/children`, 'utf8')).trim().split(/\s+/)[0]);
-    if (total > 0) await load(server.socket, clients, total);
+    if (total > 0) await commitLoad(server.socket, clients, total);
     await stop(traced, server, tracee);
     let calls = 0;
     for (const line of (await readFile(summary, 'utf8')).split('\n')) {
@@ -152,8 +123,8 @@ try {
     const plain = results.get(`bare node:http/${clients}`)!;
     const db = results.get(`node:http + node:sqlite/${clients}`)!;
     rows.push(
-      `| ${clients} | ${brl.perSecond.toFixed(0)}/s | ${plain.perSecond.toFixed(0)}/s | ${db.perSecond.toFixed(0)}/s | ` +
-        `**${(brl.perSecond / plain.perSecond).toFixed(2)}×** | **${(brl.perSecond / db.perSecond).toFixed(2)}×** | ` +
+      `| ${clients} | ${brl.opsPerSecond.toFixed(0)}/s | ${plain.opsPerSecond.toFixed(0)}/s | ${db.opsPerSecond.toFixed(0)}/s | ` +
+        `**${(brl.opsPerSecond / plain.opsPerSecond).toFixed(2)}×** | **${(brl.opsPerSecond / db.opsPerSecond).toFixed(2)}×** | ` +
         `${brl.p99.toFixed(2)} / ${plain.p99.toFixed(2)} / ${db.p99.toFixed(2)} ms | ` +
         `${fsyncsPerCommit.get(`apiserver/${clients}`)!.toFixed(3)} | ${fsyncsPerCommit.get(`node:http + node:sqlite/${clients}`)!.toFixed(3)} |`,
     );

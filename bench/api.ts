@@ -1,14 +1,13 @@
 // Benchmark (PATCH+commit at 1/8/32 clients with the SQLite baseline: bench/api-commit.ts): apiserver GET /settings and PATCH+commit throughput and p99 vs a bare node:http server answering
 // the same JSON on a Unix socket (both in their own process, same run), and `apiclient get` wall time vs `node -e 0`.
 // Run: flock /tmp/brl-bench.lock node bench/api.ts [--gets 4000] [--commits 400] [--connections 8] [--runs 31]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
-import { call } from './api-call.ts';
+import { call, load, startChild } from './api-call.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { prepareRoot } from '../src/lib/host/boot/prepare-root.ts';
 import { runStorewolf } from '../src/lib/host/boot/storewolf.ts';
@@ -30,42 +29,6 @@ const runs = Number(values.runs);
 const repo = new URL('..', import.meta.url).pathname;
 const node = process.execPath;
 
-/** Runs `total` operations over `connections` keep-alive connections; returns ops/s and p50/p99 latency in ms. */
-async function load(total: number, operation: (agent: Agent, index: number) => Promise<void>) {
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (next < total) {
-        const index = next++;
-        const begin = performance.now();
-        await operation(agent, index);
-        latencies.push(performance.now() - begin);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number;
-  return { opsPerSecond: total / seconds, p50: at(0.5), p99: at(0.99) };
-}
-
-async function startChild(args: string[], readyPattern: RegExp): Promise<ChildProcess> {
-  const child = spawn(node, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines = createInterface({ input: child.stdout! });
-  const errors = createInterface({ input: child.stderr! });
-  await new Promise<void>((resolve, reject) => {
-    const check = (line: string) => readyPattern.test(line) && resolve();
-    lines.on('line', check);
-    errors.on('line', check);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
-  });
-  return child;
-}
-
 const root = await mkdtemp(join(tmpdir(), 'brl-bench-api-'));
 const children: ChildProcess[] = [];
 try {
@@ -73,19 +36,19 @@ try {
   await runStorewolf(hostPaths(root), '1.0.0', await SettingsModel.load(root));
   const apiSocket = join(root, 'run/api.sock');
   const bareSocket = join(root, 'bare.sock');
-  children.push(await startChild([join(repo, 'dist/bin/apiserver.js'), '--root', root], /listening on/));
+  children.push(await startChild(node, [join(repo, 'dist/bin/apiserver.js'), '--root', root], /listening on/));
   const setup = new Agent({ keepAlive: false });
   await call(setup, apiSocket, 'POST', '/tx/commit?tx=bottlerocket-launch');
   const settings = (await call(setup, apiSocket, 'GET', '/settings')).body;
   await writeFile(join(root, 'settings.json'), settings);
-  children.push(await startChild([join(repo, 'bench/api-bare-server.ts'), bareSocket, join(root, 'settings.json')], /ready/));
+  children.push(await startChild(node, [join(repo, 'bench/api-bare-server.ts'), bareSocket, join(root, 'settings.json')], /ready/));
 
   const rows: string[] = [];
   const compare = async (label: string, total: number, op: (socket: string) => (agent: Agent, index: number) => Promise<void>) => {
-    await load(Math.min(200, total), op(apiSocket));
-    await load(Math.min(200, total), op(bareSocket));
-    const api = await load(total, op(apiSocket));
-    const bare = await load(total, op(bareSocket));
+    await load(Math.min(200, total), connections, op(apiSocket));
+    await load(Math.min(200, total), connections, op(bareSocket));
+    const api = await load(total, connections, op(apiSocket));
+    const bare = await load(total, connections, op(bareSocket));
     rows.push(
       `| ${label} | ${api.opsPerSecond.toFixed(0)}/s | ${bare.opsPerSecond.toFixed(0)}/s | ${(api.opsPerSecond / bare.opsPerSecond).toFixed(2)}× | ${api.p99.toFixed(2)} ms | ${bare.p99.toFixed(2)} ms |`,
     );
