@@ -213,8 +213,22 @@ export class UpdateController {
 
   private versionLock = 'latest';
 
-  /** Whether GRUB gave up on the inactive set, read from the GPT; null when it did not (or no A/B disk). */
-  private async bootFailure(): Promise<FailedUpdate | null> {
+  private bootFailureRead: Promise<FailedUpdate | null> | undefined;
+
+  /**
+   * Whether GRUB gave up on the inactive set; read once per server (per boot): until an action runs
+   * (and writes the status) nothing changes the flags, and a 404 must not read the disk each time.
+   */
+  private bootFailure(): Promise<FailedUpdate | null> {
+    this.bootFailureRead ??= this.readBootFailure().catch((error: unknown) => {
+      this.bootFailureRead = undefined;
+      throw error;
+    });
+    return this.bootFailureRead;
+  }
+
+  /** The GPT's answer: null when GRUB did not give up on the inactive set (or there is no A/B disk). */
+  private async readBootFailure(): Promise<FailedUpdate | null> {
     // Loaded here, not at start-up: the GPT code is only needed once per boot.
     const [{ failedInactiveSet }, { readStagedRecord }] = await Promise.all([import('../../signpost/signpost.ts'), import('../../updog/staged-record.ts')]);
     let failure;
