@@ -97,8 +97,13 @@ async function version(vm: BootedVm): Promise<string> {
 /** A stopped VM of A that has booted once (first-boot work done), to copy for every run. */
 export async function goldenState(release: UpdateRelease, firmware: 'uefi' | 'bios' = 'uefi'): Promise<string> {
   const stateDir = mkdtempSync(join(tmpdir(), 'brl-power-golden-'));
-  const vm = await startVm({ image: osImage(release), firmware, userData: release.userData, forwards: [release.forward], resume: stateDir });
-  await vm.stop();
+  try {
+    const vm = await startVm({ image: osImage(release), firmware, userData: release.userData, forwards: [release.forward], resume: stateDir });
+    await vm.stop();
+  } catch (error) {
+    rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
   return stateDir;
 }
 

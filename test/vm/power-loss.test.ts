@@ -14,15 +14,18 @@ const buildB = devBuilder('vmpowerb');
 const seed = Number(process.env.BRL_POWER_LOSS_SEED ?? 20261205);
 const work = mkdtempSync(join(tmpdir(), 'brl-vm-power-'));
 
-let setup: Promise<{ release: UpdateRelease; golden: string }> | undefined;
-const prepared = (): Promise<{ release: UpdateRelease; golden: string }> => (setup ??= (async () => {
-  const release = await makeUpdateRelease(work, buildA, buildB);
-  return { release, golden: await goldenState(release) };
-})());
+let release: Promise<UpdateRelease> | undefined;
+let golden: Promise<string> | undefined;
+const prepared = async (): Promise<{ release: UpdateRelease; golden: string }> => {
+  release ??= makeUpdateRelease(work, buildA, buildB);
+  golden ??= release.then(goldenState);
+  return { release: await release, golden: await golden };
+};
 test.after.always(async () => {
-  const done = await setup?.catch(() => undefined);
-  await done?.release.server.close();
-  if (done) rmSync(done.golden, { recursive: true, force: true });
+  // Each part is cleaned up on its own: a golden VM that failed to boot must not leave the repository served.
+  await (await release?.catch(() => undefined))?.server.close();
+  const dir = await golden?.catch(() => undefined);
+  if (dir) rmSync(dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
