@@ -2,12 +2,15 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { apiCall, apiRequest, ApiStatusError, DEFAULT_SOCKET, randomTxName } from './request.ts';
+import type { ExecStreams } from './exec.ts';
 import { readStatus, runUpdateAction } from './update.ts';
 
 export interface ClientIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readStdin: () => Promise<string>;
+  /** The byte streams `exec` connects to the remote command; the process's own by default. */
+  execStreams?: ExecStreams;
 }
 
 class UsageError extends Error {
@@ -40,6 +43,8 @@ Subcommands:
   update check | apply [--check] [--reboot] | cancel
   reboot                                    reboot the host
   report [cis [-l 1|2] [-f text|json] | cis-k8s | fips [-f FORMAT]]
+  exec [-t|-T] TARGET CMD [ARG...]          run CMD in host container TARGET; exits with its code
+                                            (-t terminal, -T pipes; default: a terminal when stdin and stdout are)
 `;
 
 /** Runs apiclient with `argv` (without the program name); resolves with the exit code. */
@@ -87,6 +92,8 @@ export async function main(argv: readonly string[], io: ClientIo): Promise<numbe
       case 'report':
         io.stdout(`${await report(socket, args)}\n`);
         return 0;
+      case 'exec':
+        return await exec(socket, args, io);
       default:
         throw new Error(`'${subcommand}' is not supported by this apiclient`);
     }
@@ -102,8 +109,14 @@ export async function main(argv: readonly string[], io: ClientIo): Promise<numbe
 
 function parseGlobals(argv: readonly string[], globals: Globals): string[] | 'help' {
   const rest: string[] = [];
+  const positional: string[] = [];
   for (let index = 0; index < argv.length; index += 1) {
     const arg = argv[index] as string;
+    // `exec TARGET CMD…`: everything from CMD on belongs to the remote command, dashes included.
+    if (positional[0] === 'exec' && positional.length === 2 && !arg.startsWith('-')) {
+      rest.push(...argv.slice(index));
+      break;
+    }
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = (): string => {
       if (inline !== undefined) return inline;
@@ -119,7 +132,10 @@ function parseGlobals(argv: readonly string[], globals: Globals): string[] | 'he
       globals.level = level as Level;
     } else if (flag === '-v' || flag === '--verbose') globals.level = 'debug';
     else if (flag === '-h' || flag === '--help') return 'help';
-    else rest.push(arg);
+    else {
+      if (!arg.startsWith('-')) positional.push(arg);
+      rest.push(arg);
+    }
   }
   return rest;
 }
@@ -341,4 +357,20 @@ async function report(socket: string, args: readonly string[]): Promise<string> 
     return apiCall(socket, 'GET', `/report/fips${search ? `?${search}` : ''}`);
   }
   throw new UsageError(`unknown report '${kind}' (expected cis, cis-k8s or fips)`);
+}
+
+async function exec(socket: string, args: readonly string[], io: ClientIo): Promise<number> {
+  let tty: boolean | undefined;
+  let index = 0;
+  for (; index < args.length && (args[index] as string).startsWith('-'); index += 1) {
+    const flag = args[index];
+    if (flag === '-t' || flag === '--tty') tty = true;
+    else if (flag === '-T' || flag === '--no-tty') tty = false;
+    else throw new UsageError(`unknown exec option '${flag}'`);
+  }
+  const [target, ...command] = args.slice(index);
+  if (target === undefined) throw new UsageError('exec needs a TARGET host container and a command');
+  if (command.length === 0) throw new UsageError(`exec needs a command to run in '${target}'`);
+  const { runExec, processStreams } = await import('./exec.ts');
+  return await runExec({ socketPath: socket, target, command, tty }, io.execStreams ?? processStreams());
 }

@@ -13,6 +13,8 @@ import { SettingsModel } from '../settings/model.ts';
 import { HttpError, parseQuery, readBody, type Reply } from './http.ts';
 import { ROUTES, type Method, type RouteContext } from './routes.ts';
 import { UpdateController } from './updates.ts';
+import { ExecTargetError, type ExecLauncher } from '../exec/launcher.ts';
+import { attachExec, type ExecEndpoint } from '../exec/upgrade.ts';
 
 export interface ApiServerOptions {
   root: string;
@@ -31,7 +33,14 @@ export interface ApiServerOptions {
   rollbackCommand?: readonly string[];
   /** Log lines (requests failing with 5xx); stderr by default. */
   log?: (line: string) => void;
+  /** Runs `/exec` commands in host containers; without one, every `/exec` session is refused. */
+  execLauncher?: ExecLauncher;
 }
+
+/** A host without a container runtime for host containers has nothing to exec into. */
+const NO_EXEC: ExecLauncher = {
+  start: (request) => Promise.reject(new ExecTargetError(`cannot exec in '${request.target}': this host runs no host containers`)),
+};
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const CACHE_LIMIT = 256;
@@ -43,6 +52,7 @@ export class ApiServer {
   private readonly server: Server;
   private readonly maxBodyBytes: number;
   private readonly log: (line: string) => void;
+  private exec: ExecEndpoint | undefined;
 
   private constructor(
     socketPath: string,
@@ -104,6 +114,7 @@ export class ApiServer {
     const server = createServer({ keepAlive: true });
     const api = new ApiServer(socketPath, context, server, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
     server.on('request', (request, response) => void api.handle(request, response));
+    api.exec = attachExec(server, options.execLauncher ?? NO_EXEC, { log });
     await makeParentDir(socketPath);
     await removeStaleSocket(socketPath);
     await new Promise<void>((resolve, reject) => {
@@ -121,6 +132,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
+    this.exec?.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
