@@ -5,6 +5,7 @@
 // Run: flock /tmp/brl-bench.lock node bench/api-commit.ts [--commits 2000] [--rounds 3] [--count-commits 1000]
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { call, load, startChild, type LoadResult } from './api-call.ts';
@@ -52,6 +53,32 @@ async function stop(child: ChildProcess, server: Server, pid = child.pid): Promi
   await exited;
 }
 
+/**
+ * Median milliseconds of one 128-byte write over zeros plus fdatasync in a preallocated file in `dir`, as the
+ * apiserver's log does it: the least a durable commit waits on this disk at this moment.
+ */
+function fdatasyncMs(dir: string, samples = 100): number {
+  const path = join(dir, 'fdatasync-probe');
+  const fd = openSync(path, 'w+');
+  try {
+    writeSync(fd, Buffer.alloc(samples * 128));
+    fsyncSync(fd);
+    const record = Buffer.alloc(128, 1);
+    const times: number[] = [];
+    for (let index = 0; index < samples; index += 1) {
+      const start = performance.now();
+      writeSync(fd, record, 0, record.length, index * record.length);
+      fdatasyncSync(fd);
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(samples / 2)]!;
+  } finally {
+    closeSync(fd);
+    rmSync(path);
+  }
+}
+
 interface Server {
   name: string;
   socket: string;
@@ -66,7 +93,8 @@ const children: ChildProcess[] = [];
 try {
   await prepareRoot({ root, variant: 'dev', version: '1.0.0' });
   await runStorewolf(hostPaths(root), '1.0.0', await SettingsModel.load(root));
-  const apiserver: Server = { name: 'apiserver', socket: join(root, 'run/api.sock'), command: [node, join(repo, 'dist/bin/apiserver.js'), '--root', root], ready: /listening on/, stopsOnSigterm: true };
+  // The apiserver runs from src/ (Node strips the types), so the bench measures the working tree without a build.
+  const apiserver: Server = { name: 'apiserver', socket: join(root, 'run/api.sock'), command: [node, join(repo, 'src/bin/apiserver.ts'), '--root', root], ready: /listening on/, stopsOnSigterm: true };
   const bare: Server = { name: 'bare node:http', socket: join(root, 'bare.sock'), command: [node, join(repo, 'bench/api-bare-server.ts'), join(root, 'bare.sock'), join(root, 'settings.json')], ready: /ready/, stopsOnSigterm: false };
   const sqlite: Server = { name: 'node:http + node:sqlite', socket: join(root, 'sqlite.sock'), command: [node, join(repo, 'bench/api-sqlite-server.ts'), join(root, 'sqlite.sock'), join(root, 'settings.db')], ready: /ready/, stopsOnSigterm: false };
 
@@ -81,12 +109,17 @@ try {
   // hits all of them alike); the median round of each is reported.
   const servers = [apiserver, bare, sqlite];
   const results = new Map<string, LoadResult>();
+  const fdatasyncLatency = new Map<number, number>();
   for (const clients of CLIENT_COUNTS) {
     for (const server of servers) await commitLoad(server.socket, clients, Math.min(200, commits));
     const samples = new Map(servers.map((server) => [server.name, [] as LoadResult[]]));
+    const latencies: number[] = [];
     for (let index = 0; index < rounds; index += 1) {
+      latencies.push(fdatasyncMs(root));
       for (const server of servers) samples.get(server.name)!.push(await commitLoad(server.socket, clients, commits));
     }
+    latencies.sort((a, b) => a - b);
+    fdatasyncLatency.set(clients, latencies[Math.floor(latencies.length / 2)]!);
     for (const [name, runs] of samples) {
       runs.sort((a, b) => a.opsPerSecond - b.opsPerSecond);
       results.set(`${name}/${clients}`, runs[Math.floor(runs.length / 2)]!);
@@ -122,11 +155,15 @@ try {
     const brl = results.get(`apiserver/${clients}`)!;
     const plain = results.get(`bare node:http/${clients}`)!;
     const db = results.get(`node:http + node:sqlite/${clients}`)!;
+    const syncMs = fdatasyncLatency.get(clients)!;
+    // Each client's cycle is at least (a)'s (the same requests, no work) plus one fdatasync its commit waits for.
+    const bound = 1 / (1 + (syncMs / 1000) * (plain.opsPerSecond / clients));
     rows.push(
       `| ${clients} | ${brl.opsPerSecond.toFixed(0)}/s | ${plain.opsPerSecond.toFixed(0)}/s | ${db.opsPerSecond.toFixed(0)}/s | ` +
         `**${(brl.opsPerSecond / plain.opsPerSecond).toFixed(2)}×** | **${(brl.opsPerSecond / db.opsPerSecond).toFixed(2)}×** | ` +
         `${brl.p99.toFixed(2)} / ${plain.p99.toFixed(2)} / ${db.p99.toFixed(2)} ms | ` +
-        `${fsyncsPerCommit.get(`apiserver/${clients}`)!.toFixed(3)} | ${fsyncsPerCommit.get(`node:http + node:sqlite/${clients}`)!.toFixed(3)} |`,
+        `${fsyncsPerCommit.get(`apiserver/${clients}`)!.toFixed(3)} | ${fsyncsPerCommit.get(`node:http + node:sqlite/${clients}`)!.toFixed(3)} | ` +
+        `${syncMs.toFixed(2)} ms | ${bound.toFixed(2)}× |`,
     );
   }
   const strace = execFileSync('strace', ['-V'], { encoding: 'utf8' }).split('\n')[0];
@@ -139,9 +176,13 @@ setting \`settings.motd\`). (a) bare \`node:http\` answering without work; (b) \
 commit: \`fsync\` + \`fdatasync\` calls counted by ${strace} (\`-f -c --seccomp-bpf\`) in separate passes of
 ${countCommits} commits, minus a pass with none (start and stop, checkpoint on SIGTERM included). Machine: 2 shared
 cores (load average ≈ ${loadavg()[0]?.toFixed(1)}), Node ${process.versions.node}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.
+fdatasync: median of 100 writes of 128 bytes over zeros, each followed by \`fdatasync\`, in a preallocated file beside
+the datastore, before each round (median of the rounds). Bound vs (a): the most any server that waits for one
+fdatasync per commit can reach against (a) here, 1 / (1 + fdatasync × (a) ÷ clients), since each client's cycle is at
+least (a)'s plus one fdatasync.
 
-| clients | apiserver | (a) bare | (b) sqlite | vs (a) | vs (b) | p99 brl / (a) / (b) | apiserver fsyncs/commit | sqlite fsyncs/commit |
-|---|---|---|---|---|---|---|---|---|
+| clients | apiserver | (a) bare | (b) sqlite | vs (a) | vs (b) | p99 brl / (a) / (b) | apiserver fsyncs/commit | sqlite fsyncs/commit | fdatasync | bound vs (a) |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `);
 } finally {

@@ -12,7 +12,7 @@ database.exec('PRAGMA synchronous=FULL');
 database.exec('CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
 const upsert = database.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
 
-/** Pending changes per transaction, in memory (the apiserver keeps them in unsynced files, wiped at boot). */
+/** Pending changes per transaction, in memory, as the apiserver keeps them. */
 const pending = new Map<string, Map<string, string>>();
 
 function flatten(value: unknown, prefix: string, into: Map<string, string>): void {

@@ -1,10 +1,17 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { apiRequest } from '../../../src/lib/host/apiclient/request.ts';
-import { startServer } from './_root.ts';
+import { apiRequest, type ApiResponse } from '../../../src/lib/host/apiclient/request.ts';
+import { ApiServer } from '../../../src/lib/host/apiserver/server.ts';
+import { readVersionChain } from '../../../src/lib/host/datastore/layout.ts';
+import { Datastore } from '../../../src/lib/host/datastore/store.ts';
+import { hostPaths } from '../../../src/lib/host/paths.ts';
+import { makeRoot, startServer } from './_root.ts';
 
 const run = promisify(execFile);
 
@@ -259,3 +266,100 @@ test('POST /actions/reboot runs systemctl reboot inside the root; a failure is a
   t.is(failed.status, 500);
   t.is(failed.body, 'Failed to reboot, exit code: 1, stderr: inhibited\n');
 });
+
+// ---- pending transactions: in memory for the API, on disk for the processes that run before it ----
+
+/** Starts the apiserver on `root` and stops it when the test ends. */
+async function serve(t: import('ava').ExecutionContext, root: string): Promise<{ server: ApiServer; call: (method: string, uri: string, body?: unknown) => Promise<ApiResponse> }> {
+  const server = await ApiServer.start({ root, log: () => undefined });
+  t.teardown(() => server.close());
+  const call = (method: string, uri: string, body?: unknown) => apiRequest(server.socketPath, method, uri, body === undefined ? undefined : JSON.stringify(body));
+  return { server, call };
+}
+
+test('the launch transaction storewolf wrote from another process is seen, PATCHed on disk and committed once by the apiserver', async (t) => {
+  const root = await makeRoot(t);
+  const storewolf = fileURLToPath(new URL('../../../src/lib/host/boot/storewolf.ts', import.meta.url));
+  const script = `const { runStorewolf } = await import(${JSON.stringify(storewolf)});
+const { hostPaths } = await import(${JSON.stringify(fileURLToPath(new URL('../../../src/lib/host/paths.ts', import.meta.url)))});
+const { SettingsModel } = await import(${JSON.stringify(fileURLToPath(new URL('../../../src/lib/host/settings/model.ts', import.meta.url)))});
+await runStorewolf(hostPaths(process.argv[1]), '1.0.0', await SettingsModel.load(process.argv[1]));`;
+  await run(process.execPath, ['--input-type=module', '-e', script, root]);
+  const versionDir = (await readVersionChain(hostPaths(root).datastoreBase))!.versionDir;
+  const launchMotd = join(versionDir, 'pending/bottlerocket-launch/settings/motd');
+
+  const first = await serve(t, root);
+  t.deepEqual(JSON.parse((await first.call('GET', '/tx/list')).body), ['bottlerocket-launch']);
+  t.is(JSON.parse((await first.call('GET', '/tx?tx=bottlerocket-launch')).body).motd, 'Welcome to Bottlerocket!');
+  // early-boot-config PATCHes user data into the same transaction: it reaches the files as well.
+  t.is((await first.call('PATCH', '/settings?tx=bottlerocket-launch', { motd: 'from user data' })).status, 204);
+  t.is(await readFile(launchMotd, 'utf8'), '"from user data"');
+  await first.server.close();
+
+  const second = await serve(t, root);
+  t.is(JSON.parse((await second.call('GET', '/tx?tx=bottlerocket-launch')).body).motd, 'from user data', 'kept over an apiserver restart');
+  t.is((await second.call('POST', '/tx/commit?tx=bottlerocket-launch')).status, 200);
+  t.is(JSON.parse((await second.call('GET', '/settings?keys=settings.motd')).body).motd, 'from user data');
+  await second.server.close();
+  t.deepEqual(await readdir(join(versionDir, 'pending')), []);
+
+  const third = await serve(t, root);
+  t.deepEqual(JSON.parse((await third.call('GET', '/tx/list')).body), []);
+  t.is((await third.call('POST', '/tx/commit?tx=bottlerocket-launch')).status, 422, 'committed once, not again after a restart');
+});
+
+test('a transaction PATCHed through the API and not committed is gone after the apiserver restarts (brl keeps it in memory)', async (t) => {
+  const { root, server, call } = await startServer(t);
+  t.is((await call('PATCH', '/settings?tx=unsaved', { motd: 'never committed' })).status, 204);
+  t.deepEqual(JSON.parse((await call('GET', '/tx/list')).body), ['unsaved']);
+  await server.close();
+  const restarted = await serve(t, root);
+  t.deepEqual(JSON.parse((await restarted.call('GET', '/tx/list')).body), []);
+  t.is((await restarted.call('POST', '/tx/commit?tx=unsaved')).status, 422);
+  t.is(JSON.parse((await restarted.call('GET', '/settings?keys=settings.motd')).body).motd, 'Welcome to Bottlerocket!');
+});
+
+test('8 clients committing in loops share log flushes, and every acknowledged commit is on disk as a SIGKILL would leave it', async (t) => {
+  const { root, server } = await startServer(t);
+  const clients = 8;
+  const rounds = 40;
+  const before = server.store.stats;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        for (let round = 1; round <= rounds; round += 1) {
+          const tx = `loop-${client}`;
+          const patch = await send(agent, server.socketPath, 'PATCH', `/settings?tx=${tx}`, JSON.stringify({ kernel: { sysctl: { [`loop-c${client}`]: `${round}` } } }));
+          const commit = await send(agent, server.socketPath, 'POST', `/tx/commit?tx=${tx}`);
+          if (patch.status !== 204 || commit.status !== 200) throw new Error(`client ${client} round ${round}: PATCH ${patch.status}, commit ${commit.status} ${commit.body}`);
+        }
+      } finally {
+        agent.destroy();
+      }
+    }),
+  );
+  const after = server.store.stats;
+  t.is(after.commits - before.commits, clients * rounds);
+  t.true(after.logWrites - before.logWrites < clients * rounds, `${after.logWrites - before.logWrites} log flushes for ${clients * rounds} commits`);
+  // What a SIGKILL now would leave: a copy of the datastore as it is on disk, log not yet checkpointed.
+  const copy = await mkdtemp(join(tmpdir(), 'brl-ds-copy-'));
+  t.teardown(() => rm(copy, { recursive: true, force: true }));
+  await cp(hostPaths(root).datastoreBase, copy, { recursive: true, verbatimSymlinks: true });
+  const fromDisk = await Datastore.open(copy);
+  const sysctl = fromDisk.document(['settings', 'kernel', 'sysctl']);
+  for (let client = 0; client < clients; client += 1) t.is(sysctl[`loop-c${client}`], `${rounds}`);
+});
+
+function send(agent: Agent, socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ socketPath, agent, method, path, headers: { 'content-type': 'application/json' } }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('error', reject);
+      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}

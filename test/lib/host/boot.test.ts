@@ -1,7 +1,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bootHost } from '../../../src/lib/host/boot/boot.ts';
@@ -146,7 +146,7 @@ test('the migrator carries commits that were only in the commit log (the apiserv
   const killed = await Datastore.open(base, { idleCheckpointMs: 3_600_000 });
   await killed.writePending('late', flatten({ ntp: { 'time-servers': ['2.amazon.example.org'] } }, ['settings']));
   await killed.commit('late');
-  t.true((await stat(join((await readVersionChain(base))!.versionDir, COMMIT_LOG))).size > 0, 'the commit is only in the log');
+  t.true((await readFile(join((await readVersionChain(base))!.versionDir, COMMIT_LOG))).some((byte) => byte !== 0), 'the commit is only in the log');
   await stageMigration(root, motdMigration);
   await setOsVersion(root, '1.1.0');
   const forward = await boot(root);

@@ -1,10 +1,11 @@
 import test from 'ava';
-import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSegment, keyName, parseKey } from '../../../src/lib/host/datastore/key.ts';
 import { createVersionTree, readVersionChain } from '../../../src/lib/host/datastore/layout.ts';
 import { COMMIT_LOG, Datastore, DatastoreIntegrityError, NothingToCommitError } from '../../../src/lib/host/datastore/store.ts';
+import { writePendingFiles } from '../../../src/lib/host/datastore/pending.ts';
 import { flatten } from '../../../src/lib/host/datastore/tree.ts';
 
 async function tempBase(t: import('ava').ExecutionContext): Promise<string> {
@@ -52,17 +53,19 @@ test('reads a datastore laid out by upstream Bottlerocket (link chain, quoted JS
   t.deepEqual(store.inheritedMetadata('affected-services', ['settings', 'motd']), ['motd']);
 });
 
-test('a commit is checkpointed into live/ files: pending is removed and the log is emptied', async (t) => {
+test('a commit is checkpointed into live/ files and the log is emptied; its transaction never touched the disk', async (t) => {
   const base = await tempBase(t);
   const versionDir = await createVersionTree(base, '1.0.0');
   const store = await Datastore.open(base);
   await store.writePending('default', flatten({ motd: 'one', updates: { seed: 7 } }, ['settings']));
+  t.deepEqual((await readdir(versionDir)).sort(), [COMMIT_LOG, 'live'], 'a pending transaction of this process is held in memory');
+  t.deepEqual(store.listTransactions(), ['default']);
   t.deepEqual((await store.commit('default')).sort(), ['settings.motd', 'settings.updates.seed']);
   await store.settle();
-  t.deepEqual((await readdir(versionDir)).sort(), [COMMIT_LOG, 'live', 'pending']);
-  t.is((await stat(join(versionDir, COMMIT_LOG))).size, 0);
+  t.deepEqual((await readdir(versionDir)).sort(), [COMMIT_LOG, 'live']);
+  t.true(await holdsNoRecord(join(versionDir, COMMIT_LOG)));
   t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"one"');
-  t.deepEqual(await readdir(join(versionDir, 'pending')), []);
+  t.deepEqual(store.listTransactions(), []);
   const reopened = await Datastore.open(base);
   t.deepEqual(reopened.document(['settings']), { motd: 'one', updates: { seed: 7 } });
   await t.throwsAsync(store.commit('default'), { instanceOf: NothingToCommitError });
@@ -129,7 +132,63 @@ test('a merged result that fails validation is refused and live stays as it was'
   t.is(ok.status, 'fulfilled');
   t.is(bad.status, 'rejected');
   t.deepEqual(store.document(['settings']), { motd: 'fine' });
-  t.deepEqual(await store.listTransactions(), ['bad']);
+  t.deepEqual(store.listTransactions(), ['bad'], 'the refused transaction stays pending');
+});
+
+// ---- pending transactions ----
+
+test('a transaction written into pending/ before the store opened is read, kept on disk in step with PATCHes, and dropped durably at commit', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const launchDir = join(versionDir, 'pending', 'bottlerocket-launch');
+  // What storewolf does before the apiserver starts in its own process.
+  await writePendingFiles(launchDir, flatten({ motd: 'default', ntp: { options: ['iburst'] } }, ['settings']));
+  const store = await Datastore.open(base);
+  t.deepEqual(store.listTransactions(), ['bottlerocket-launch']);
+  t.deepEqual([...store.readPending('bottlerocket-launch').values.keys()].sort(), ['settings.motd', 'settings.ntp.options']);
+  await store.writePending('bottlerocket-launch', flatten({ motd: 'from user data' }, ['settings']));
+  t.is(await readFile(join(launchDir, 'settings/motd'), 'utf8'), '"from user data"', 'a PATCH to it reaches its files too');
+  const restarted = await Datastore.open(base);
+  t.is(restarted.readPending('bottlerocket-launch').values.get('settings.motd')?.value, 'from user data');
+
+  t.deepEqual((await store.commit('bottlerocket-launch')).sort(), ['settings.motd', 'settings.ntp.options']);
+  await store.settle();
+  t.deepEqual(await readdir(join(versionDir, 'pending')), [], 'committed, its directory is gone');
+  t.deepEqual((await Datastore.open(base)).listTransactions(), [], 'a later start does not commit it again');
+  t.deepEqual(store.document(['settings']), { motd: 'from user data', ntp: { options: ['iburst'] } });
+});
+
+test('a pending transaction whose file is not JSON is refused alone, naming the file; the store opens', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  await writePendingFiles(join(versionDir, 'pending', 'good'), flatten({ motd: 'fine' }, ['settings']));
+  const broken = join(versionDir, 'pending', 'broken', 'settings', 'motd');
+  await mkdir(join(broken, '..'), { recursive: true });
+  await writeFile(broken, '{"half');
+  const store = await Datastore.open(base);
+  t.deepEqual(store.listTransactions().sort(), ['broken', 'good']);
+  t.throws(() => store.readPending('broken'), { instanceOf: DatastoreIntegrityError, message: `Datastore file ${broken} does not hold JSON` });
+  await t.throwsAsync(store.commit('broken'), { message: `Datastore file ${broken} does not hold JSON` });
+  await store.commit('good');
+  t.deepEqual(await store.discardPending('broken'), []);
+  t.deepEqual(store.listTransactions(), []);
+  await store.settle();
+  t.deepEqual(await readdir(join(versionDir, 'pending')), []);
+});
+
+test('null in a PATCH drops what the transaction holds below the key and removes the committed keys', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await commitSettings(store, 'a', { ntp: { options: ['iburst'], 'time-servers': ['a.example'] }, motd: 'kept' });
+  await store.writePending('b', flatten({ ntp: { options: ['prefer'] } }, ['settings']));
+  await store.writePending('b', [{ segments: ['settings', 'ntp'], name: 'settings.ntp', value: null }]);
+  await store.writePending('b', flatten({ ntp: { 'time-servers': ['b.example'] } }, ['settings']));
+  const pending = store.readPending('b');
+  t.deepEqual([...pending.removals.keys()], ['settings.ntp']);
+  t.deepEqual([...pending.values.keys()], ['settings.ntp.time-servers']);
+  t.deepEqual((await store.commit('b')).sort(), ['settings.ntp.options', 'settings.ntp.time-servers']);
+  t.deepEqual(store.document(['settings']), { ntp: { 'time-servers': ['b.example'] }, motd: 'kept' });
 });
 
 // ---- the commit log ----
@@ -151,13 +210,27 @@ test('an acknowledged commit is in the log before live/: opening after a crash r
   const before = store.stats;
   await commitSettings(store, 'a', { motd: 'logged', updates: { seed: 3 } });
   t.deepEqual(store.stats, { ...before, commits: 1, logWrites: 1, fsyncs: before.fsyncs + 1 }, 'one record, one fdatasync, nothing else');
-  t.true((await stat(join(versionDir, COMMIT_LOG))).size > 0);
+  t.is((await recordEnds(join(versionDir, COMMIT_LOG))).length, 1);
   t.deepEqual(await readdir(join(versionDir, 'live')), [], 'live/ is written at the checkpoint');
   // Opening again without settle() is what the next start after a SIGKILL does.
   const reopened = await Datastore.open(base);
   t.deepEqual(reopened.document(['settings']), { motd: 'logged', updates: { seed: 3 } });
   t.is(await readFile(join(versionDir, 'live/settings/updates/seed'), 'utf8'), '3');
-  t.is((await stat(join(versionDir, COMMIT_LOG))).size, 0);
+  t.true(await holdsNoRecord(join(versionDir, COMMIT_LOG)));
+});
+
+test('the log is preallocated with zeros: commits write over them and the file keeps its size and blocks', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const logPath = join(versionDir, COMMIT_LOG);
+  const store = await Datastore.open(base, { checkpointBytes: 4096, idleCheckpointMs: 3_600_000 });
+  const before = await stat(logPath);
+  t.is(before.size, 4096 + 64 * 1024);
+  for (let index = 0; index < 10; index += 1) await commitSettings(store, `tx${index}`, { motd: `m${index}` });
+  const after = await stat(logPath);
+  t.is((await recordEnds(logPath)).length, 10);
+  t.is(after.size, before.size, 'no size change for fdatasync to journal');
+  t.is(after.blocks, before.blocks, 'no block allocation either');
 });
 
 test.serial('a lone commit is flushed at once, with no timer between it and its fdatasync', async (t) => {
@@ -204,17 +277,25 @@ test('a torn last record was never acknowledged: it is dropped and the records b
   const versionDir = await createVersionTree(base, '1.0.0');
   const store = await logOnlyStore(base);
   await commitSettings(store, 'a', { motd: 'kept' });
-  const firstRecordEnd = (await stat(join(versionDir, COMMIT_LOG))).size;
   await commitSettings(store, 'b', { motd: 'torn', updates: { seed: 9 } });
-  const logSize = (await stat(join(versionDir, COMMIT_LOG))).size;
-  for (const cut of [logSize - 1, firstRecordEnd + 5]) {
+  const [firstEnd, secondEnd] = (await recordEnds(join(versionDir, COMMIT_LOG))) as [number, number];
+  // The second record's bytes as a crash can leave them: its last byte lost, only its start
+  // written, or its header page lost while a later page reached the disk; and, for a log of an
+  // older brl that appended without preallocating, the file cut inside the record.
+  const tears: [string, (log: Buffer) => Buffer][] = [
+    ['last byte lost', (log) => log.fill(0, secondEnd - 1, secondEnd)],
+    ['only the start written', (log) => log.fill(0, firstEnd + 5, secondEnd)],
+    ['header lost, payload written', (log) => log.fill(0, firstEnd, firstEnd + 12)],
+    ['file cut inside the record', (log) => log.subarray(0, secondEnd - 1)],
+  ];
+  for (const [tear, damage] of tears) {
     const copy = await tempBase(t);
     await copyTree(base, copy);
     const copiedLog = join(copy, relativeVersionDir(base, versionDir), COMMIT_LOG);
-    await truncate(copiedLog, cut);
+    await writeFile(copiedLog, damage(await readFile(copiedLog)));
     const reopened = await Datastore.open(copy);
-    t.deepEqual(reopened.document(['settings']), { motd: 'kept' }, `log cut at byte ${cut}`);
-    t.is((await stat(copiedLog)).size, 0, 'the torn tail is gone after the checkpoint');
+    t.deepEqual(reopened.document(['settings']), { motd: 'kept' }, tear);
+    t.true(await holdsNoRecord(copiedLog), `${tear}: the torn tail is gone after the checkpoint`);
   }
   // A file extended with zeros whose data never reached the disk is a torn write too.
   await writeFile(join(versionDir, COMMIT_LOG), Buffer.alloc(64), { flag: 'a' });
@@ -279,17 +360,19 @@ test('the log is checkpointed when it passes its size bound and when commits sto
   const base = await tempBase(t);
   const versionDir = await createVersionTree(base, '1.0.0');
   const bounded = await Datastore.open(base, { checkpointBytes: 1, idleCheckpointMs: 3_600_000 });
+  const boundedAtOpen = bounded.stats.checkpoints;
   await commitSettings(bounded, 'a', { motd: 'bounded' });
   await commitSettings(bounded, 'b', { motd: 'bounded again' });
-  await waitFor(() => bounded.stats.checkpoints === 2);
+  await waitFor(() => bounded.stats.checkpoints === boundedAtOpen + 2);
   t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"bounded again"');
 
   const idle = await Datastore.open(base, { idleCheckpointMs: 20 });
+  const atOpen = idle.stats.checkpoints;
   await commitSettings(idle, 'c', { motd: 'idle' });
-  t.is(idle.stats.checkpoints, 0);
-  await waitFor(() => idle.stats.checkpoints === 1);
+  t.is(idle.stats.checkpoints, atOpen);
+  await waitFor(() => idle.stats.checkpoints === atOpen + 1);
   t.is(await readFile(join(versionDir, 'live/settings/motd'), 'utf8'), '"idle"');
-  t.is((await stat(join(versionDir, COMMIT_LOG))).size, 0);
+  t.true(await holdsNoRecord(join(versionDir, COMMIT_LOG)));
 });
 
 test('a key cannot become the parent of another key in one commit', async (t) => {
@@ -301,6 +384,22 @@ test('a key cannot become the parent of another key in one commit', async (t) =>
   await t.throwsAsync(store.commit('b'), { message: /settings\.motd holds a value/ });
   t.deepEqual(store.document(['settings']), { motd: 'leaf' });
 });
+
+/** Where each record of a commit log ends (frame: magic, payload length, CRC-32, payload). */
+async function recordEnds(path: string): Promise<number[]> {
+  const bytes = await readFile(path);
+  const ends: number[] = [];
+  let offset = 0;
+  while (offset + 12 <= bytes.length && bytes.readUInt32LE(offset) === 0x574c5242) {
+    offset += 12 + bytes.readUInt32LE(offset + 4);
+    ends.push(offset);
+  }
+  return ends;
+}
+
+async function holdsNoRecord(path: string): Promise<boolean> {
+  return (await readFile(path)).every((byte) => byte === 0);
+}
 
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let tries = 0; tries < 500 && !condition(); tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -1,5 +1,6 @@
 // Bottlerocket's API route table: paths, methods, inputs, status codes and body shapes.
 import { KeyError, keyName, parseKey } from '../datastore/key.ts';
+import { pendingKeyNames } from '../datastore/pending.ts';
 import { NothingToCommitError, type Datastore } from '../datastore/store.ts';
 import { flatten, isJsonObject, type JsonObject } from '../datastore/tree.ts';
 import type { OsInfo } from '../os-release.ts';
@@ -229,12 +230,12 @@ export const ROUTES: Readonly<Record<string, Partial<Record<Method, Route>>>> = 
     },
   },
   '/tx/list': {
-    GET: { handler: async ({ store }) => ok(await store.lock.read(() => store.listTransactions())) },
+    GET: { handler: async ({ store }) => ok(store.listTransactions()) },
   },
   '/tx': {
     GET: {
       handler: async ({ store }, { query }) => {
-        const pending = await store.lock.read(() => store.readPending(tx(query)));
+        const pending = store.readPending(tx(query));
         const entries = [
           ...[...pending.removals.values()].map((segments) => ({ segments, value: null })),
           ...pending.values.values(),
@@ -265,8 +266,7 @@ export const ROUTES: Readonly<Record<string, Partial<Record<Method, Route>>>> = 
     POST: {
       handler: async (context, { query }) => {
         const name = tx(query);
-        const pending = await context.store.lock.read(() => context.store.readPending(name));
-        checkApplyPlan(context, [...pending.removals.keys(), ...pending.values.keys()]);
+        checkApplyPlan(context, pendingKeyNames(context.store.readPending(name)));
         const keys = await commit(context, name);
         context.applier.schedule(keys);
         return ok(keys);

@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyName } from '../datastore/key.ts';
 import { createVersionTree, readVersionChain } from '../datastore/layout.ts';
+import { writePendingFiles } from '../datastore/pending.ts';
 import { Datastore } from '../datastore/store.ts';
 import { flatten, isJsonObject } from '../datastore/tree.ts';
 import type { HostPaths } from '../paths.ts';
@@ -36,7 +37,8 @@ export async function runStorewolf(paths: HostPaths, version: string, model: Set
   model.checkCommitted(settings);
 
   const pending = flatten(settings, ['settings']).filter((entry) => store.getLive(entry.name) === undefined);
-  await store.writePending(LAUNCH_TX, pending);
+  // On disk: the apiserver, started next in its own process, reads pending/ when it opens the datastore.
+  await writePendingFiles(store.pendingDir(LAUNCH_TX), pending);
 
   const liveKeys: string[] = [];
   for (const section of ['services', 'configuration-files']) {

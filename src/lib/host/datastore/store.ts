@@ -1,27 +1,19 @@
 // The filesystem datastore: Bottlerocket's on-disk layout, with atomic, durable, group commits through a log.
+import { writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { errnoCode } from '../../core/errors.ts';
 import { decodeSegment, encodeSegment, isSegmentPrefix, keyName } from './key.ts';
 import { fsyncDirectory, writeFileAtomic } from '../../core/fs.ts';
+import { dataPath, DatastoreIntegrityError, metaPath, type StoredEntry, walkTree } from './files.ts';
 import { randomAlnum, readVersionChain } from './layout.ts';
 import { ReadWriteLock } from './lock.ts';
+import { addToPending, emptyPending, pendingKeyNames, type PendingTx, readPendingFiles, writePendingFiles } from './pending.ts';
 import { type FlatEntry, type JsonObject, unflatten } from './tree.ts';
 
-export interface StoredEntry {
-  segments: string[];
-  value: unknown;
-}
-
-/** A transaction's pending changes: values to write and key paths to remove first. */
-export interface PendingTx {
-  values: Map<string, StoredEntry>;
-  removals: Map<string, string[]>;
-}
-
-/** Suffix of the pending tombstone file that asks a commit to remove a key and everything below it. */
-export const DELETE_MARKER = 'brl-delete';
+export { dataPath, DatastoreIntegrityError, metaPath, type StoredEntry, walkTree } from './files.ts';
+export { DELETE_MARKER, type PendingTx } from './pending.ts';
 /** The write-ahead log beside live/ (a brl addition; live/ keeps upstream's one file per key). */
 export const COMMIT_LOG = '.brl-commit-log';
 const LOG = COMMIT_LOG;
@@ -33,6 +25,8 @@ const COMMITTED_PREFIX = '.committed-';
 const LOG_MAGIC = 0x574c5242;
 const LOG_HEADER_BYTES = 12;
 const DEFAULT_CHECKPOINT_BYTES = 1024 * 1024;
+/** Zeros written past the checkpoint bound, so the batch that crosses it still overwrites allocated blocks. */
+const LOG_PREALLOC_SLACK_BYTES = 64 * 1024;
 const DEFAULT_IDLE_CHECKPOINT_MS = 1000;
 
 export class NothingToCommitError extends Error {
@@ -40,11 +34,6 @@ export class NothingToCommitError extends Error {
   constructor() {
     super('Tried to commit with no pending changes');
   }
-}
-
-/** Data on disk that is not what the datastore writes (corrupt JSON, missing live tree, a damaged log). */
-export class DatastoreIntegrityError extends Error {
-  override readonly name = 'DatastoreIntegrityError';
 }
 
 /** A key that would be both a value and the parent of other keys (`a` and `a.b`). */
@@ -60,10 +49,9 @@ export class DatastoreFailedError extends Error {
   }
 }
 
-/** One log record: the whole values of the keys a batch set, the keys it removed, the transactions it consumed. */
+/** One log record: the whole values of the keys a batch set and the keys it removed. */
 interface LogRecord {
   seq: number;
-  tx: string[];
   set: [string[], unknown][];
   del: string[][];
 }
@@ -113,12 +101,20 @@ export class Datastore {
   /** Acknowledged data: live/ plus the log. */
   private live = new Map<string, StoredEntry>();
   private readonly meta = new Map<string, Map<string, unknown>>();
+  private readonly pending = new Map<string, PendingTx>();
+  /** Transactions that also have a pending/<tx>/ tree, written before this store opened. */
+  private readonly pendingOnDisk = new Set<string>();
+  /** Transactions in pending/ whose files could not be read, with the error naming the file. */
+  private readonly unreadablePending = new Map<string, DatastoreIntegrityError>();
   private readonly queue: QueuedCommit[] = [];
   private readonly cleanups = new Set<Promise<void>>();
   /** Keys the log changed since the last checkpoint (name → segments). */
   private dirty = new Map<string, string[]>();
   private log: FileHandle | undefined;
+  /** Bytes of records in the log; the rest of the file is zeros. */
   private logBytes = 0;
+  /** The log file is not `logPreallocBytes` of zeros past its records (a torn tail, an older brl's log): rewrite it at the next checkpoint. */
+  private logNeedsReset = false;
   private seq = 0;
   private writing = false;
   private draining: Promise<void> = Promise.resolve();
@@ -127,6 +123,7 @@ export class Datastore {
   private failure: unknown;
   private readonly counters: DatastoreStats = { commits: 0, logWrites: 0, fsyncs: 0, checkpoints: 0 };
   private readonly checkpointBytes: number;
+  private readonly logPreallocBytes: number;
   private readonly idleCheckpointMs: number;
 
   readonly versionDir: string;
@@ -137,6 +134,7 @@ export class Datastore {
     this.version = version;
     this.validateCommit = options.validateCommit;
     this.checkpointBytes = options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
+    this.logPreallocBytes = this.checkpointBytes + LOG_PREALLOC_SLACK_BYTES;
     this.idleCheckpointMs = options.idleCheckpointMs ?? DEFAULT_IDLE_CHECKPOINT_MS;
   }
 
@@ -150,6 +148,7 @@ export class Datastore {
     if (!chain) throw new DatastoreIntegrityError(`Datastore does not exist at ${base}, did storewolf run?`);
     const store = new Datastore(chain.versionDir, chain.version, options);
     await store.recoverSwap();
+    await store.loadPending();
     await store.loadLive();
     await store.replayLog();
     await store.checkpoint();
@@ -234,51 +233,74 @@ export class Datastore {
   }
 
   // ---- transactions ----
+  // The apiserver's pending transactions live in memory (`pending`): a PATCH and a commit touch no
+  // file before the commit's log record. Transactions another process wrote into pending/<tx>/
+  // before the store opened (storewolf's launch transaction) are read at open and stay on disk,
+  // kept in step by later PATCHes, until they are committed or discarded.
 
-  async listTransactions(): Promise<string[]> {
-    try {
-      const names = await readdir(join(this.versionDir, 'pending'));
-      return names.filter((name) => !name.startsWith('.')).map(decodeSegment);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return [];
-      throw error;
-    }
+  listTransactions(): string[] {
+    return [...this.pending.keys(), ...this.unreadablePending.keys()];
   }
 
   /**
-   * Records changes in `pending/<tx>/`. A `null` value removes the pending values below that key
-   * and leaves a tombstone so the commit removes the committed ones. Pending data is wiped at
-   * every boot, so it is written atomically (rename) but not fsynced.
+   * Adds changes to `tx`, creating it. A `null` value drops what the transaction holds at and
+   * below that key and leaves a tombstone, so the commit removes the committed ones.
    */
   async writePending(tx: string, entries: readonly FlatEntry[]): Promise<void> {
-    const dir = this.pendingDir(tx);
-    for (const entry of entries) {
-      const path = dataPath(dir, entry.segments);
-      if (entry.value === null) {
-        await rm(path, { recursive: true, force: true });
-        await writeQuick(`${path}.${DELETE_MARKER}`, 'null');
-      } else {
-        await writeQuick(path, JSON.stringify(entry.value));
-      }
+    this.throwIfUnreadable(tx);
+    if (entries.length === 0) return;
+    let pending = this.pending.get(tx);
+    if (pending === undefined) {
+      pending = emptyPending();
+      this.pending.set(tx, pending);
     }
+    addToPending(pending, entries);
+    if (this.pendingOnDisk.has(tx)) await writePendingFiles(this.pendingDir(tx), entries);
   }
 
-  async readPending(tx: string): Promise<PendingTx> {
-    const pending: PendingTx = { values: new Map(), removals: new Map() };
-    await walkTree(this.pendingDir(tx), [], {
-      data: (segments, value) => pending.values.set(keyName(segments), { segments, value }),
-      meta: (segments, metaName) => {
-        if (metaName === DELETE_MARKER) pending.removals.set(keyName(segments), segments);
-      },
-    });
-    return pending;
+  readPending(tx: string): PendingTx {
+    this.throwIfUnreadable(tx);
+    return this.pending.get(tx) ?? emptyPending();
   }
 
   /** Drops a transaction; returns the key names it held. */
   async discardPending(tx: string): Promise<string[]> {
-    const pending = await this.readPending(tx);
-    await rm(this.pendingDir(tx), { recursive: true, force: true });
-    return [...pending.removals.keys(), ...pending.values.keys()];
+    const pending = this.pending.get(tx);
+    this.pending.delete(tx);
+    if (this.pendingOnDisk.delete(tx) || this.unreadablePending.delete(tx)) {
+      await rm(this.pendingDir(tx), { recursive: true, force: true });
+    }
+    return pending === undefined ? [] : pendingKeyNames(pending);
+  }
+
+  private throwIfUnreadable(tx: string): void {
+    const error = this.unreadablePending.get(tx);
+    if (error !== undefined) throw error;
+  }
+
+  /**
+   * Reads the transactions in pending/. One whose files are not JSON is kept out, with its error
+   * reported for that transaction alone: a stray file must not keep the API from starting.
+   */
+  private async loadPending(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.versionDir, 'pending'));
+    } catch (error) {
+      ignoreMissing(error);
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const tx = decodeSegment(name);
+      try {
+        this.pending.set(tx, await readPendingFiles(this.pendingDir(tx)));
+        this.pendingOnDisk.add(tx);
+      } catch (error) {
+        if (!(error instanceof DatastoreIntegrityError)) throw error;
+        this.unreadablePending.set(tx, error);
+      }
+    }
   }
 
   /**
@@ -380,34 +402,42 @@ export class Datastore {
   }
 
   /**
-   * Under the writer lock: reads and validates each transaction over the result of the ones before
-   * it, and takes the accepted transactions out of pending/ (a crash before the log record is on
-   * disk loses them, but none of them was acknowledged).
+   * Under the writer lock: validates each transaction over the result of the ones before it and
+   * takes the accepted ones out of the pending transactions. Those that came from pending/ on disk
+   * are renamed away durably first, so a restart cannot commit them twice (a crash before the log
+   * record is on disk loses them, but none of them was acknowledged).
    */
   private async stageBatch(batch: QueuedCommit[]): Promise<StagedBatch | undefined> {
-    let working = new Map(this.live);
+    const working = new Map(this.live);
     const accepted: { request: QueuedCommit; keys: string[] }[] = [];
     const consumed = new Set<string>();
     const changed = new Map<string, string[]>();
     for (const request of batch) {
-      if (consumed.has(request.tx)) {
-        request.reject(new NothingToCommitError());
+      const unreadable = this.unreadablePending.get(request.tx);
+      if (unreadable !== undefined) {
+        request.reject(unreadable);
         continue;
       }
-      const pending = await this.readPending(request.tx);
-      const values = [...pending.values.values()].filter((entry) => entry.segments[0] === 'settings');
-      const removals = [...pending.removals.values()].filter((segments) => segments[0] === 'settings');
+      const pending = consumed.has(request.tx) ? undefined : this.pending.get(request.tx);
+      const values = pending === undefined ? [] : [...pending.values.values()].filter((entry) => entry.segments[0] === 'settings');
+      const removals = pending === undefined ? [] : [...pending.removals.values()].filter((segments) => segments[0] === 'settings');
       if (values.length === 0 && removals.length === 0) {
         request.reject(new NothingToCommitError());
         continue;
       }
-      const next = new Map(working);
+      // Applied in place; what a refused transaction changed is put back from `previous`.
+      const previous = new Map<string, StoredEntry | undefined>();
       const keys = new Map<string, string[]>();
+      const put = (name: string, entry: StoredEntry | undefined): void => {
+        if (!previous.has(name)) previous.set(name, working.get(name));
+        if (entry === undefined) working.delete(name);
+        else working.set(name, entry);
+      };
       for (const prefix of removals) {
         let removedAny = false;
-        for (const [name, entry] of next) {
+        for (const [name, entry] of working) {
           if (isSegmentPrefix(prefix, entry.segments)) {
-            next.delete(name);
+            put(name, undefined);
             keys.set(name, entry.segments);
             removedAny = true;
           }
@@ -416,42 +446,55 @@ export class Datastore {
       }
       for (const entry of values) {
         const name = keyName(entry.segments);
-        next.set(name, entry);
+        put(name, entry);
         keys.set(name, entry.segments);
       }
       try {
-        for (const entry of values) checkNoNesting(next, entry.segments);
-        this.validateCommit?.(documentOf(next, 'settings'));
+        for (const entry of values) checkNoNesting(working, entry.segments);
+        this.validateCommit?.(documentOf(working, 'settings'));
       } catch (error) {
+        for (const [name, entry] of previous) {
+          if (entry === undefined) working.delete(name);
+          else working.set(name, entry);
+        }
         request.reject(error);
         continue;
       }
-      working = next;
       consumed.add(request.tx);
       for (const [name, segments] of keys) changed.set(name, segments);
       accepted.push({ request, keys: [...keys.keys()] });
     }
     if (accepted.length === 0) return undefined;
-    const record: LogRecord = { seq: this.seq + 1, tx: [...consumed], set: [], del: [] };
+    const record: LogRecord = { seq: this.seq + 1, set: [], del: [] };
     for (const [name, segments] of changed) {
       const entry = working.get(name);
       if (entry !== undefined) record.set.push([entry.segments, entry.value]);
       else if (this.live.has(name)) record.del.push(segments);
     }
-    for (const tx of consumed) await this.dropPending(tx);
+    await this.dropPendingFiles([...consumed].filter((tx) => this.pendingOnDisk.has(tx)));
+    for (const tx of consumed) {
+      this.pending.delete(tx);
+      this.pendingOnDisk.delete(tx);
+    }
     return { working, accepted, record };
   }
 
-  /** Renames a consumed transaction out of the way at once and removes it in the background. */
-  private async dropPending(tx: string): Promise<void> {
-    const trash = join(this.versionDir, 'pending', `${COMMITTED_PREFIX}${randomAlnum(12)}`);
-    try {
-      await rename(this.pendingDir(tx), trash);
-    } catch (error) {
-      ignoreMissing(error);
-      return;
+  /** Renames committed transactions' pending/<tx>/ trees out of the way, makes that durable, and removes them in the background. */
+  private async dropPendingFiles(transactions: readonly string[]): Promise<void> {
+    if (transactions.length === 0) return;
+    const pendingRoot = join(this.versionDir, 'pending');
+    const trash: string[] = [];
+    for (const tx of transactions) {
+      const path = join(pendingRoot, `${COMMITTED_PREFIX}${randomAlnum(12)}`);
+      try {
+        await rename(this.pendingDir(tx), path);
+        trash.push(path);
+      } catch (error) {
+        ignoreMissing(error);
+      }
     }
-    this.removeInBackground(trash);
+    await this.fsyncPath(pendingRoot, 'r');
+    for (const path of trash) this.removeInBackground(path);
   }
 
   private removeInBackground(path: string): void {
@@ -460,11 +503,19 @@ export class Datastore {
     void removal.finally(() => this.cleanups.delete(removal));
   }
 
-  /** Appends one framed record and flushes it; the log is opened on the first commit after a checkpoint. */
+  /**
+   * Writes one framed record over the zeros after the last one and flushes it; the log is opened
+   * on the first commit after a checkpoint. The file keeps its size and its blocks, so the
+   * fdatasync flushes data only and does not wait for a file-system journal commit.
+   */
   private async appendLog(record: LogRecord): Promise<void> {
     const frame = encodeRecord(record);
-    this.log ??= await open(this.logPath, 'a');
-    await this.log.write(frame, 0, frame.length);
+    this.log ??= await open(this.logPath, 'r+');
+    // A write to the page cache takes microseconds: made here, it spares the commit a round trip
+    // through the thread pool, so the fdatasync is the one wait of a batch.
+    for (let written = 0; written < frame.length; ) {
+      written += writeSync(this.log.fd, frame, written, frame.length - written, this.logBytes + written);
+    }
     this.logBytes += frame.length;
     this.counters.fsyncs += 1;
     await this.log.datasync();
@@ -479,10 +530,12 @@ export class Datastore {
   /**
    * Writes every key changed since the last checkpoint into live/ (temp file, fsync, rename;
    * removed keys unlinked), fsyncs the directories those names changed in, and only then empties
-   * the log. A crash at any point replays the log over live/ again, which gives the same tree.
+   * the log: truncated, refilled with zeros, fsynced. A crash at any point replays the log over
+   * live/ again, which gives the same tree; a log cut short or partly zeroed holds no record or
+   * records live/ already has.
    */
   private async checkpoint(): Promise<void> {
-    if (this.dirty.size === 0 && this.logBytes === 0) return;
+    if (this.dirty.size === 0 && this.logBytes === 0 && !this.logNeedsReset) return;
     const dirty = this.dirty;
     this.dirty = new Map();
     const dirs = new Set<string>();
@@ -500,12 +553,14 @@ export class Datastore {
     this.log = undefined;
     try {
       await log.truncate(0);
+      await log.write(Buffer.alloc(this.logPreallocBytes), 0, this.logPreallocBytes, 0);
       this.counters.fsyncs += 1;
       await log.sync();
     } finally {
       await log.close();
     }
     this.logBytes = 0;
+    this.logNeedsReset = false;
     this.counters.checkpoints += 1;
   }
 
@@ -545,11 +600,14 @@ export class Datastore {
       // Created once, durably, so a commit's fdatasync never has to make the name itself durable.
       await writeFile(this.logPath, '', { flag: 'wx', mode: 0o644 });
       await this.fsyncPath(this.versionDir, 'r');
+      this.logNeedsReset = true;
       return;
     }
-    this.logBytes = bytes.length;
+    const { records, end } = decodeLog(bytes, this.logPath);
+    this.logBytes = end;
+    this.logNeedsReset = bytes.length !== this.logPreallocBytes || !isZeros(bytes.subarray(end));
     let previous: number | undefined;
-    for (const { record, offset } of decodeLog(bytes, this.logPath)) {
+    for (const { record, offset } of records) {
       if (previous !== undefined && record.seq !== previous + 1) {
         throw new DatastoreIntegrityError(`Datastore commit log ${this.logPath} skips from record ${previous} to ${record.seq} at byte ${offset}; the datastore was left as it was`);
       }
@@ -629,64 +687,6 @@ export function documentOf(entries: Map<string, StoredEntry>, root: string): Jso
   return unflatten(below, 1);
 }
 
-export function dataPath(dir: string, segments: readonly string[]): string {
-  return join(dir, ...segments.map(encodeSegment));
-}
-
-export function metaPath(dir: string, segments: readonly string[], metaName: string): string {
-  const parents = segments.slice(0, -1).map(encodeSegment);
-  return join(dir, ...parents, `${encodeSegment(segments.at(-1) as string)}.${encodeSegment(metaName)}`);
-}
-
-interface TreeVisitor {
-  data: (segments: string[], value: unknown) => void;
-  meta: (segments: string[], metaName: string, value: unknown) => void;
-}
-
-/** Reads one file per key; names with a literal `.` are metadata (`<segment>.<meta name>`); dot-files are temporaries. */
-export async function walkTree(dir: string, segments: string[], visitor: TreeVisitor): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
-    const path = join(dir, entry.name);
-    const dot = entry.name.indexOf('.');
-    if (entry.isDirectory()) {
-      if (dot < 0) await walkTree(path, [...segments, decodeSegment(entry.name)], visitor);
-      continue;
-    }
-    const value = parseStored(path, await readFile(path, 'utf8'));
-    if (dot < 0) {
-      visitor.data([...segments, decodeSegment(entry.name)], value);
-    } else {
-      const owner = [...segments, decodeSegment(entry.name.slice(0, dot))];
-      visitor.meta(owner, decodeSegment(entry.name.slice(dot + 1)), value);
-    }
-  }
-}
-
-function parseStored(path: string, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new DatastoreIntegrityError(`Datastore file ${path} does not hold JSON`);
-  }
-}
-
-/** Atomic for readers (rename), not durable: for pending data only. */
-async function writeQuick(path: string, text: string): Promise<void> {
-  const dir = join(path, '..');
-  await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${randomAlnum(10)}.tmp`);
-  await writeFile(temp, text);
-  await rename(temp, path);
-}
-
 /** Creates the directories of `segments` below `root`; a created directory and its parent go into `dirs` to be fsynced. */
 async function mkdirTracked(root: string, segments: readonly string[], dirs: Set<string>): Promise<void> {
   let dir = root;
@@ -749,41 +749,55 @@ function encodeRecord(record: LogRecord): Buffer {
 }
 
 /**
- * The whole records of a log. Only the last record can be unflushed (one is written at a time and
- * flushed before the next), so a damaged record with nothing but zeros after it is a torn write
- * and ends the log; damage followed by more data is corruption.
+ * The whole records of a log and where they end. A record is written only after the one before
+ * it is flushed, so a damaged record with a good one anywhere after it had been flushed: that is
+ * corruption. With no good record after it, it is the last write, torn by a crash before its
+ * flush finished (never acknowledged), and ends the log.
  */
-function decodeLog(bytes: Buffer, path: string): { record: LogRecord; offset: number }[] {
+function decodeLog(bytes: Buffer, path: string): { records: { record: LogRecord; offset: number }[]; end: number } {
   const records: { record: LogRecord; offset: number }[] = [];
   let offset = 0;
-  const zerosFrom = (start: number): boolean => bytes.subarray(start).every((byte) => byte === 0);
-  const corrupt = (reason: string): DatastoreIntegrityError =>
-    new DatastoreIntegrityError(`Datastore commit log ${path} is damaged at byte ${offset} (${reason}); the datastore was left as it was`);
   while (offset < bytes.length) {
-    if (bytes.length - offset < LOG_HEADER_BYTES) break;
-    if (bytes.readUInt32LE(offset) !== LOG_MAGIC) {
-      if (zerosFrom(offset)) break;
-      throw corrupt('no record header');
+    const read = readRecord(bytes, offset);
+    if ('record' in read) {
+      records.push({ record: read.record, offset });
+      offset = read.end;
+      continue;
     }
-    const length = bytes.readUInt32LE(offset + 4);
-    const end = offset + LOG_HEADER_BYTES + length;
-    if (end > bytes.length) break;
-    const payload = bytes.subarray(offset + LOG_HEADER_BYTES, end);
-    if (crc32(payload) !== bytes.readUInt32LE(offset + 8)) {
-      if (zerosFrom(end)) break;
-      throw corrupt('checksum mismatch');
-    }
-    let record: LogRecord;
-    try {
-      record = JSON.parse(payload.toString('utf8')) as LogRecord;
-    } catch {
-      throw corrupt('record is not JSON');
-    }
-    if (!Number.isSafeInteger(record.seq) || !Array.isArray(record.set) || !Array.isArray(record.del)) throw corrupt('not a commit record');
-    records.push({ record, offset });
-    offset = end;
+    if (isZeros(bytes.subarray(offset)) || !hasRecordAfter(bytes, offset + 1)) break;
+    throw new DatastoreIntegrityError(`Datastore commit log ${path} is damaged at byte ${offset} (${read.damage}); the datastore was left as it was`);
   }
-  return records;
+  return { records, end: offset };
+}
+
+function readRecord(bytes: Buffer, offset: number): { record: LogRecord; end: number } | { damage: string } {
+  if (bytes.length - offset < LOG_HEADER_BYTES || bytes.readUInt32LE(offset) !== LOG_MAGIC) return { damage: 'no record header' };
+  const end = offset + LOG_HEADER_BYTES + bytes.readUInt32LE(offset + 4);
+  if (end > bytes.length) return { damage: 'record runs past the end' };
+  const payload = bytes.subarray(offset + LOG_HEADER_BYTES, end);
+  if (crc32(payload) !== bytes.readUInt32LE(offset + 8)) return { damage: 'checksum mismatch' };
+  let record: LogRecord;
+  try {
+    record = JSON.parse(payload.toString('utf8')) as LogRecord;
+  } catch {
+    return { damage: 'record is not JSON' };
+  }
+  if (!Number.isSafeInteger(record.seq) || !Array.isArray(record.set) || !Array.isArray(record.del)) return { damage: 'not a commit record' };
+  return { record, end };
+}
+
+/** Whether a whole, checksummed record starts anywhere at or after `from`. */
+function hasRecordAfter(bytes: Buffer, from: number): boolean {
+  const magic = Buffer.alloc(4);
+  magic.writeUInt32LE(LOG_MAGIC);
+  for (let at = bytes.indexOf(magic, from); at >= 0; at = bytes.indexOf(magic, at + 1)) {
+    if ('record' in readRecord(bytes, at)) return true;
+  }
+  return false;
+}
+
+function isZeros(bytes: Buffer): boolean {
+  return bytes.every((byte) => byte === 0);
 }
 
 async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
