@@ -7,11 +7,12 @@ import { buildArches } from '../../lib/packages/macros.ts';
 
 export default class BuildPackage extends BrlCommand<BuildPackagesResult> {
   static override description =
-    'Build packages into RPMs in a network-less sandbox, dependencies first, reusing outputs whose inputs did not change.';
+    'Build packages into RPMs in a network-less sandbox, dependencies first, reusing outputs whose inputs did not change. With --all, every package that builds for --arch.';
   static override examples = [
     '<%= config.bin %> build package hello',
     '<%= config.bin %> build package --all --jobs 4',
     '<%= config.bin %> build package kernel --arch x86_64 --json',
+    '<%= config.bin %> build package --all --arch aarch64',
   ];
   static override strict = false;
   static override args = {
@@ -19,7 +20,12 @@ export default class BuildPackage extends BrlCommand<BuildPackagesResult> {
   };
   static override flags = {
     all: Flags.boolean({ description: 'build every package in packages-specs/', default: false }),
-    arch: Flags.string({ description: 'target architecture', options: [...buildArches], default: 'x86_64', env: 'BRL_ARCH' }),
+    arch: Flags.string({
+      description: 'target architecture (aarch64 is cross-built on x86_64); each package builds for the arches its package.toml lists',
+      options: [...buildArches],
+      default: 'x86_64',
+      env: 'BRL_ARCH',
+    }),
     jobs: Flags.integer({ description: 'builds to run at once (default: brl.toml [build] jobs, else the CPU count)', min: 1, max: 64 }),
     force: Flags.boolean({ description: 'rebuild even when the cache holds outputs for the same inputs', default: false }),
   };

@@ -15,7 +15,7 @@ export interface DebsLockResult {
 export default class DebsLock extends BrlCommand<DebsLockResult> {
   static override summary = 'Pin the Debian packages a package or host-container image is made of: resolve its [debian] roots and write debs.lock.';
   static override description = [
-    'For each package whose package.toml has a [debian] table (packages-specs/NAME/), and each host-container image (host-containers/NAME/image.toml), resolves the roots\' Depends and Pre-Depends closure against the apt indices of this machine (candidate = highest version; excluded names end the walk), downloads the debs the lock does not yet pin (apt checks them against the signed index) into the lookaside cache, and writes debs.lock with name, version, sha256 and sha512 of each.',
+    'For each package whose package.toml has a [debian] table (packages-specs/NAME/), and each host-container image (host-containers/NAME/image.toml), resolves the roots\' Depends and Pre-Depends closure against the apt indices of this machine for each Debian architecture of the package\'s arches (amd64 for x86_64, arm64 for aarch64; a foreign one must be enabled with dpkg --add-architecture, which npm run host-tools does) (candidate = highest version; excluded names end the walk), downloads the debs the lock does not yet pin (apt checks them against the signed index) into the lookaside cache, and writes debs.lock with name, version, sha256 and sha512 of each.',
     'With --check nothing is written or downloaded: the command fails when a lock is missing or differs from what the indices give now.',
   ].join('\n\n');
 

@@ -56,7 +56,7 @@ export async function listPackageIndices(architecture: string): Promise<PackageI
     }));
   if (indices.length === 0) {
     throw new BrlError(`apt has no package index for ${architecture}`, {
-      hint: 'run `apt-get update` (as root), and check /etc/apt/sources.list* lists the Debian release to lock against',
+      hint: `run \`dpkg --print-foreign-architectures\`: unless ${architecture} is the machine's own architecture or listed there, enable it with \`dpkg --add-architecture ${architecture}\` (as root; \`npm run host-tools\` does it for the arches brl builds); then run \`apt-get update\`, and check /etc/apt/sources.list* lists the Debian release to lock against`,
       exitCode: ExitCode.notFound,
       code: 'NO_APT_INDEX',
     });

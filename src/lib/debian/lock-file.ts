@@ -5,17 +5,23 @@ import { basename } from 'node:path';
 import { parseToml, readInteger, readString, readStringArray, readTableArray, rejectUnknownKeys, tomlKeyError, type TomlDocument } from '../core/toml.ts';
 
 export const lockFileName = 'debs.lock';
-export const lockVersion = 1;
+/** 2: one closure per architecture (`architectures`, each deb's `for-architecture`); 1 (one `architecture`) is still read. */
+export const lockVersion = 2;
 
 /** `[debian]` in package.toml. */
 export interface DebianRoots {
+  /** The first of `architectures` (what single-architecture users such as host-container images read). */
   architecture: string;
+  /** Debian architectures to resolve the roots for, e.g. `amd64`, `arm64`; each gets its own closure. */
+  architectures: string[];
   roots: string[];
   /** Package name → why it is left out. */
   exclude: Map<string, string>;
 }
 
 export interface LockedDeb {
+  /** The architecture whose closure holds the deb (an `all` deb is in each closure that needs it). */
+  forArchitecture: string;
   name: string;
   version: string;
   architecture: string;
@@ -29,6 +35,7 @@ export interface LockedDeb {
 }
 
 export interface LockedExclusion {
+  forArchitecture: string;
   name: string;
   reason: string;
   requiredBy: string[];
@@ -37,14 +44,18 @@ export interface LockedExclusion {
 export interface DebLock {
   /** sha256 of the [debian] table the lock was made from: a lock for other roots is stale. */
   inputs: string;
+  /** The first of `architectures`. */
   architecture: string;
+  architectures: string[];
   debs: LockedDeb[];
   excluded: LockedExclusion[];
 }
 
 export function inputsDigest(roots: DebianRoots): string {
+  // One architecture keeps the digest it always had, so single-architecture locks stay current.
+  const architectures = roots.architectures.length === 1 ? { architecture: roots.architecture } : { architectures: roots.architectures };
   const canonical = JSON.stringify({
-    architecture: roots.architecture,
+    ...architectures,
     roots: [...new Set(roots.roots)].sort(),
     exclude: [...roots.exclude.keys()].sort(),
   });
@@ -62,12 +73,13 @@ export function renderLock(lock: DebLock, command: string, manifestName = 'packa
     `# Do not edit: change ${manifestName} and run the command again; \`--check\` verifies the lock is current.`,
     `lock-version = ${lockVersion}`,
     `inputs = ${quote(lock.inputs)}`,
-    `architecture = ${quote(lock.architecture)}`,
+    `architectures = [${lock.architectures.map(quote).join(', ')}]`,
   ];
   for (const deb of lock.debs) {
     lines.push(
       '',
       '[[deb]]',
+      `for-architecture = ${quote(deb.forArchitecture)}`,
       `name = ${quote(deb.name)}`,
       `version = ${quote(deb.version)}`,
       `architecture = ${quote(deb.architecture)}`,
@@ -80,7 +92,7 @@ export function renderLock(lock: DebLock, command: string, manifestName = 'packa
     );
   }
   for (const exclusion of lock.excluded) {
-    lines.push('', '[[excluded]]', `name = ${quote(exclusion.name)}`, `reason = ${quote(exclusion.reason)}`, `required-by = [${exclusion.requiredBy.map(quote).join(', ')}]`);
+    lines.push('', '[[excluded]]', `for-architecture = ${quote(exclusion.forArchitecture)}`, `name = ${quote(exclusion.name)}`, `reason = ${quote(exclusion.reason)}`, `required-by = [${exclusion.requiredBy.map(quote).join(', ')}]`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -89,20 +101,32 @@ function quote(value: string): string {
   return JSON.stringify(value);
 }
 
-const lockKeys = ['lock-version', 'inputs', 'architecture', 'deb', 'excluded'];
-const debKeys = ['name', 'version', 'architecture', 'source', 'url', 'size', 'sha256', 'sha512', 'required-by'];
-const excludedKeys = ['name', 'reason', 'required-by'];
+const lockKeys = ['lock-version', 'inputs', 'architecture', 'architectures', 'deb', 'excluded'];
+const debKeys = ['for-architecture', 'name', 'version', 'architecture', 'source', 'url', 'size', 'sha256', 'sha512', 'required-by'];
+const excludedKeys = ['for-architecture', 'name', 'reason', 'required-by'];
 
 export function parseLock(path: string, text: string): DebLock {
   const doc = parseToml(path, text);
   const data = doc.data;
   rejectUnknownKeys(doc, data, lockKeys);
   const version = readInteger(doc, data, 'lock-version', '');
-  if (version !== lockVersion) throw tomlKeyError(doc, 'lock-version', `must be ${lockVersion}; regenerate the lock with \`brl debs lock\``);
+  if (version !== 1 && version !== lockVersion) throw tomlKeyError(doc, 'lock-version', `must be 1 or ${lockVersion}; regenerate the lock with \`brl debs lock\``);
+  // Version 1 locked one architecture, named once at the top.
+  const architectures = version === 1
+    ? [required(doc, readString(doc, data, 'architecture'), 'architecture')]
+    : required(doc, readStringArray(doc, data, 'architectures'), 'architectures');
+  if (architectures.length === 0) throw tomlKeyError(doc, 'architectures', 'must name at least one Debian architecture');
+  const forArchitecture = (table: Record<string, unknown>, prefix: string): string => {
+    if (version === 1) return architectures[0] as string;
+    const value = required(doc, readString(doc, table, 'for-architecture', prefix), `${prefix}for-architecture`);
+    if (!architectures.includes(value)) throw tomlKeyError(doc, `${prefix}for-architecture`, `"${value}" is not one of architectures (${architectures.join(', ')})`);
+    return value;
+  };
   const debs = (readTableArray(doc, data, 'deb') ?? []).map((table, index) => {
     const prefix = `deb[${index}].`;
     rejectUnknownKeys(doc, table, debKeys, prefix);
     const deb: LockedDeb = {
+      forArchitecture: forArchitecture(table, prefix),
       name: required(doc, readString(doc, table, 'name', prefix), `${prefix}name`),
       version: required(doc, readString(doc, table, 'version', prefix), `${prefix}version`),
       architecture: required(doc, readString(doc, table, 'architecture', prefix), `${prefix}architecture`),
@@ -122,6 +146,7 @@ export function parseLock(path: string, text: string): DebLock {
     const prefix = `excluded[${index}].`;
     rejectUnknownKeys(doc, table, excludedKeys, prefix);
     return {
+      forArchitecture: forArchitecture(table, prefix),
       name: required(doc, readString(doc, table, 'name', prefix), `${prefix}name`),
       reason: required(doc, readString(doc, table, 'reason', prefix), `${prefix}reason`),
       requiredBy: readStringArray(doc, table, 'required-by', prefix) ?? [],
@@ -129,7 +154,8 @@ export function parseLock(path: string, text: string): DebLock {
   });
   return {
     inputs: required(doc, readString(doc, data, 'inputs'), 'inputs'),
-    architecture: required(doc, readString(doc, data, 'architecture'), 'architecture'),
+    architecture: architectures[0] as string,
+    architectures,
     debs,
     excluded,
   };

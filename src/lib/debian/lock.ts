@@ -14,7 +14,7 @@ import { basename } from 'node:path';
 import { listPackageIndices, readPackageIndex, type BinaryPackage } from './indices.ts';
 import { debFileName, inputsDigest, parseLock, renderLock, type DebLock, type LockedDeb } from './lock-file.ts';
 import type { PackageDebs } from './package-debs.ts';
-import { resolveClosure, type ResolvedPackage } from './resolve.ts';
+import { resolveClosure, type Closure, type ResolvedPackage } from './resolve.ts';
 
 const run = promisify(execFile);
 
@@ -61,34 +61,44 @@ export async function lockPackages(definitions: readonly DebianLockTarget[], opt
   for (const definition of definitions) {
     const debian = definition.debian;
     if (debian === undefined) continue;
-    const architecture = debian.roots.architecture;
-    let universe = universes.get(architecture);
-    if (universe === undefined) {
-      universe = loadUniverse(architecture);
-      universes.set(architecture, universe);
+    const closures: Array<{ architecture: string; closure: Closure }> = [];
+    for (const architecture of debian.roots.architectures) {
+      let universe = universes.get(architecture);
+      if (universe === undefined) {
+        universe = loadUniverse(architecture);
+        universes.set(architecture, universe);
+      }
+      const closure = resolveClosure(await universe, {
+        roots: debian.roots.roots,
+        exclude: debian.roots.exclude,
+        architecture,
+        where: `${definition.manifestPath} [debian]`,
+      });
+      closures.push({ architecture, closure });
     }
-    const closure = resolveClosure(await universe, {
-      roots: debian.roots.roots,
-      exclude: debian.roots.exclude,
-      architecture,
-      where: `${definition.manifestPath} [debian]`,
-    });
     const previous = debian.lock ?? (await readAnyLock(debian.lockPath));
     const known = new Map((previous?.debs ?? []).map((deb) => [`${deb.name} ${deb.version} ${deb.sha256}`, deb.sha512]));
-    const missing = closure.packages.filter(({ pkg }) => !known.has(`${pkg.name} ${pkg.version} ${pkg.sha256}`));
+    // An `all` deb in several closures is one file: download it once.
+    const missing = new Map<string, BinaryPackage>();
+    for (const { closure } of closures) {
+      for (const { pkg } of closure.packages) if (!known.has(keyOf(pkg))) missing.set(keyOf(pkg), pkg);
+    }
     const sha512s = new Map<string, string>();
-    if (!options.check && missing.length > 0) {
-      options.log?.(`${definition.name}: downloading ${missing.length} deb(s) to pin them by sha512`);
-      for (const [key, sha512] of await pinByDownload(missing.map(({ pkg }) => pkg), options.fetch)) sha512s.set(key, sha512);
+    if (!options.check && missing.size > 0) {
+      options.log?.(`${definition.name}: downloading ${missing.size} deb(s) to pin them by sha512`);
+      for (const [key, sha512] of await pinByDownload([...missing.values()], options.fetch)) sha512s.set(key, sha512);
     }
     const lock: DebLock = {
       inputs: inputsDigest(debian.roots),
-      architecture,
-      debs: closure.packages.map((resolved) => lockedDeb(resolved, known.get(keyOf(resolved.pkg)) ?? sha512s.get(keyOf(resolved.pkg)) ?? '')),
-      excluded: closure.excluded,
+      architecture: debian.roots.architecture,
+      architectures: debian.roots.architectures,
+      debs: closures.flatMap(({ architecture, closure }) =>
+        closure.packages.map((resolved) => lockedDeb(architecture, resolved, known.get(keyOf(resolved.pkg)) ?? sha512s.get(keyOf(resolved.pkg)) ?? '')),
+      ),
+      excluded: closures.flatMap(({ architecture, closure }) => closure.excluded.map((exclusion) => ({ forArchitecture: architecture, ...exclusion }))),
     };
-    const changes = diff(previous?.debs ?? [], lock.debs);
-    const current = debian.lock !== undefined && missing.length === 0 && changes.length === 0 && sameExclusions(debian.lock, lock);
+    const changes = diff(previous, lock);
+    const current = debian.lock !== undefined && missing.size === 0 && changes.length === 0 && sameExclusions(debian.lock, lock);
     if (!options.check && !current) {
       await writeFileAtomic(debian.lockPath, renderLock(lock, `brl debs lock ${definition.name}`, basename(definition.manifestPath)));
     }
@@ -99,7 +109,8 @@ export async function lockPackages(definitions: readonly DebianLockTarget[], opt
       size: lock.debs.reduce((sum, deb) => sum + deb.size, 0),
       current,
       changes,
-      unusedExcludes: closure.unusedExcludes,
+      // An exclude is unused only when no architecture's closure needs it.
+      unusedExcludes: closures.map(({ closure }) => closure.unusedExcludes).reduce((common, unused) => common.filter((name) => unused.includes(name))),
     });
   }
   return results;
@@ -123,8 +134,9 @@ function keyOf(pkg: BinaryPackage): string {
   return `${pkg.name} ${pkg.version} ${pkg.sha256}`;
 }
 
-function lockedDeb({ pkg, requiredBy }: ResolvedPackage, sha512: string): LockedDeb {
+function lockedDeb(forArchitecture: string, { pkg, requiredBy }: ResolvedPackage, sha512: string): LockedDeb {
   return {
+    forArchitecture,
     name: pkg.name,
     version: pkg.version,
     architecture: pkg.architecture,
@@ -184,9 +196,11 @@ async function pinByDownload(packages: readonly BinaryPackage[], fetch: FetchCon
   return pinned;
 }
 
-function diff(before: readonly LockedDeb[], after: readonly LockedDeb[]): LockChange[] {
-  const old = new Map(before.map((deb) => [deb.name, deb.version]));
-  const now = new Map(after.map((deb) => [deb.name, deb.version]));
+/** Changes by deb, named `name` for a lock of one architecture and `name:arch` (the closure's) for several. */
+function diff(before: DebLock | undefined, after: DebLock): LockChange[] {
+  const label = (deb: LockedDeb): string => (after.architectures.length === 1 ? deb.name : `${deb.name}:${deb.forArchitecture}`);
+  const old = new Map((before?.debs ?? []).map((deb) => [label(deb), deb.version]));
+  const now = new Map(after.debs.map((deb) => [label(deb), deb.version]));
   const changes: LockChange[] = [];
   for (const name of [...new Set([...old.keys(), ...now.keys()])].sort()) {
     const from = old.get(name);

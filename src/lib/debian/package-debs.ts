@@ -8,7 +8,11 @@ import { debFileName, inputsDigest, lockFileName, parseLock, type DebianRoots, t
 
 const debianKeys = ['architecture', 'roots', 'exclude'];
 
-export function parseDebianTable(doc: TomlDocument): DebianRoots | undefined {
+/**
+ * `[debian]`; `architecture` names the one Debian architecture to lock, else the closure is locked
+ * for each of `defaultArchitectures` (a package's arches).
+ */
+export function parseDebianTable(doc: TomlDocument, defaultArchitectures: readonly string[] = ['amd64']): DebianRoots | undefined {
   const table = readTable(doc, doc.data, 'debian');
   if (table === undefined) return undefined;
   const prefix = 'debian.';
@@ -22,7 +26,9 @@ export function parseDebianTable(doc: TomlDocument): DebianRoots | undefined {
     if (reason === undefined || reason.trim() === '') throw tomlKeyError(doc, `${prefix}exclude.${name}`, 'must say why the package is left out (what provides it instead)');
     exclude.set(name, reason);
   }
-  return { architecture: readString(doc, table, 'architecture', prefix) ?? 'amd64', roots, exclude };
+  const named = readString(doc, table, 'architecture', prefix);
+  const architectures = named === undefined ? [...defaultArchitectures] : [named];
+  return { architecture: architectures[0] ?? 'amd64', architectures, roots, exclude };
 }
 
 export interface PackageDebs {
@@ -37,7 +43,7 @@ export async function loadPackageDebs(packageName: string, dir: string, roots: D
   const lockPath = join(dir, lockFileName);
   if (!existsSync(lockPath)) return { roots, lockPath, problem: `${lockPath} does not exist` };
   const lock = parseLock(lockPath, await readFile(lockPath, 'utf8'));
-  if (lock.inputs !== inputsDigest(roots) || lock.architecture !== roots.architecture) {
+  if (lock.inputs !== inputsDigest(roots) || lock.architectures.join(' ') !== roots.architectures.join(' ')) {
     return { roots, lockPath, problem: `${lockPath} was generated from other [debian] roots or excludes than package ${packageName}'s package.toml now lists` };
   }
   return { roots, lockPath, lock };
@@ -53,7 +59,39 @@ export function currentLock(packageName: string, debs: PackageDebs): DebLock {
   });
 }
 
-/** Each locked deb as an external file, fetched through apt (`deb:name=version`) and pinned by sha512. */
-export function lockedExternalFiles(lock: DebLock): { url: string; kind: 'deb'; sha512: string; fileName: string; forceUpstream: boolean }[] {
-  return lock.debs.map((deb) => ({ url: `deb:${deb.name}=${deb.version}`, kind: 'deb', sha512: deb.sha512, fileName: debFileName(deb), forceUpstream: false }));
+export interface LockedExternalFile {
+  url: string;
+  kind: 'deb';
+  sha512: string;
+  fileName: string;
+  forceUpstream: boolean;
+  /** The closures (Debian architectures) that hold the deb. */
+  debianArchitectures: string[];
+}
+
+/**
+ * Each locked deb once as an external file pinned by sha512, fetched through apt as
+ * `deb:name:arch=version` (`deb:name=version` for an `all` deb); a foreign architecture needs
+ * to be enabled in dpkg (`dpkg --add-architecture arm64`, which brl's host-tools step does).
+ */
+export function lockedExternalFiles(lock: DebLock): LockedExternalFile[] {
+  const byFile = new Map<string, LockedExternalFile>();
+  for (const deb of lock.debs) {
+    const fileName = debFileName(deb);
+    const known = byFile.get(fileName);
+    if (known !== undefined) {
+      if (!known.debianArchitectures.includes(deb.forArchitecture)) known.debianArchitectures.push(deb.forArchitecture);
+      continue;
+    }
+    const qualifier = deb.architecture === 'all' ? '' : `:${deb.architecture}`;
+    byFile.set(fileName, {
+      url: `deb:${deb.name}${qualifier}=${deb.version}`,
+      kind: 'deb',
+      sha512: deb.sha512,
+      fileName,
+      forceUpstream: false,
+      debianArchitectures: [deb.forArchitecture],
+    });
+  }
+  return [...byFile.values()];
 }

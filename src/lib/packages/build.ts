@@ -1,6 +1,6 @@
 // `brl build package`: builds packages in build-dependency order, N at a time, each in a sandbox, reusing cached outputs.
 import { execFile } from 'node:child_process';
-import { copyFile, constants as fsConstants, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, constants as fsConstants, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ListrTask } from 'listr2';
@@ -15,6 +15,7 @@ import { FileDigestMemo } from './digest-memo.ts';
 import { dependencyClosure, resolveBuildGraph, type BuildGraph } from './graph.ts';
 import { acquireLock } from './lock.ts';
 import { checkHardening, describeFindings, type HardeningReport, type PayloadFile } from './hardening.ts';
+import { externalFilesFor, packageArches, requireArch } from './arches.ts';
 import { buildArches, crossCompiler, crossTriple, distTag, packageSourceDateEpoch, renderMacroFile, sandboxBuildDir, sandboxSourcesDir, specMacros, type BuildArch } from './macros.ts';
 import { loadAllPackages, loadPackage, type PackageDefinition } from './manifest.ts';
 import { lockPath, logPath, outputsIntact, readBuildRecord, replaceOutputs, rpmsDir, workRoot, type BuildRecord } from './outputs.ts';
@@ -83,10 +84,13 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
     throw new BrlError(`unsupported arch "${arch}"`, { hint: `use one of: ${buildArches.join(', ')}`, exitCode: ExitCode.usage, code: 'BAD_ARCH' });
   }
   const definitions = await loadAllPackages(projectDir);
-  const selected = options.all ? definitions.map((definition) => definition.name) : (options.names ?? []);
+  // --all is every package that builds for the arch.
+  const selected = options.all
+    ? definitions.filter((definition) => packageArches(definition).includes(arch)).map((definition) => definition.name)
+    : (options.names ?? []);
   if (selected.length === 0) {
-    throw new BrlError('no packages to build', {
-      hint: options.all ? 'add packages under packages-specs/' : 'name packages to build, or pass --all',
+    throw new BrlError(options.all ? `no package builds for ${arch}` : 'no packages to build', {
+      hint: options.all ? `add packages under packages-specs/, or list ${arch} in a package's arches` : 'name packages to build, or pass --all',
       exitCode: ExitCode.usage,
       code: 'NO_PACKAGES',
     });
@@ -96,7 +100,8 @@ export async function buildPackages(projectDir: string, options: BuildPackagesOp
     if (!definitions.some((definition) => definition.name === name)) await loadPackage(projectDir, name);
   }
   const graph = resolveBuildGraph(definitions, selected);
-  requireHostTools(['rpmbuild', 'rpm', 'bwrap']);
+  requireArch(graph.order, arch, (name) => (selected.includes(name) ? undefined : selected.find((root) => dependencyClosure(graph, root).includes(name))));
+  requireHostTools(['rpmbuild', 'rpm', 'bwrap', ...(await crossToolsNeeded(graph.order, arch))]);
   const [{ jobs }, toolchain, digests] = await Promise.all([
     loadBuildConfig(projectDir, options.jobs === undefined ? {} : { jobs: options.jobs }),
     toolchainIdentity(arch),
@@ -337,10 +342,11 @@ async function stageSources(
   report: (title: string) => void,
   note: (line: string) => Promise<void>,
 ): Promise<void> {
-  if (definition.externalFiles.length > 0) {
+  const externalFiles = externalFilesFor(definition, context.arch);
+  if (externalFiles.length > 0) {
     report('fetching');
     const { fetchExternalFiles } = await import('../fetch/index.ts');
-    const fetched = await fetchExternalFiles([definition], await context.fetchConfig(), { progress: 'silent' });
+    const fetched = await fetchExternalFiles([{ ...definition, externalFiles }], await context.fetchConfig(), { progress: 'silent' });
     for (const file of fetched) {
       // A copy, not a link: the build may write to SOURCES, and must not touch the cache.
       await copyFile(file.path, join(work, 'SOURCES', file.file.fileName), fsConstants.COPYFILE_FICLONE);
@@ -451,6 +457,20 @@ async function removeStaleWorkDirs(root: string, name: string): Promise<void> {
   for (const entry of entries) {
     if (entry.startsWith(`${name}-`) && entry.length === name.length + 7) await rm(join(root, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * The cross compiler and strip (rpm's brp-strip), when building for another arch than the machine's
+ * and a spec compiles C (uses `%{_cross_cc}` or `%set_cross_build_flags`): missing, they are a
+ * MISSING_HOST_TOOL error with the apt-get line, before anything is fetched.
+ */
+async function crossToolsNeeded(definitions: readonly PackageDefinition[], arch: BuildArch): Promise<string[]> {
+  const compiler = crossCompiler(arch);
+  if (compiler === 'gcc') return [];
+  for (const definition of definitions) {
+    if (/%\{?(_cross_cc|set_cross_build_flags)\b/.test(await readFile(definition.specPath, 'utf8'))) return [compiler, `${compiler.slice(0, -'gcc'.length)}strip`];
+  }
+  return [];
 }
 
 const toolchains = new Map<BuildArch, Promise<string>>();

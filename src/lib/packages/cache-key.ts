@@ -6,6 +6,7 @@ import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 import { hashFile } from '../core/hash.ts';
 import { FileDigestMemo } from './digest-memo.ts';
 import { brlInstallDir } from '../core/paths.ts';
+import { externalFilesFor } from './arches.ts';
 import type { PackageDefinition } from './manifest.ts';
 import { distTagForm, packageSourceDateEpoch, type BuildArch } from './macros.ts';
 
@@ -192,7 +193,7 @@ export async function collectInputs(definition: PackageDefinition, context: Inpu
     spec: (await hashFile(definition.specPath)).hex,
     manifest: manifest === undefined ? '' : sha256Hex(manifest),
     localSources,
-    externalFiles: Object.fromEntries(definition.externalFiles.map((file) => [file.fileName, file.sha512])),
+    externalFiles: Object.fromEntries(externalFilesFor(definition, context.arch).map((file) => [file.fileName, file.sha512])),
     buildDependencies: context.dependencyRpms,
     ...(sourceGroups === undefined ? {} : { sourceGroups }),
   };

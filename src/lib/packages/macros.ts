@@ -116,6 +116,22 @@ export function specMacros(arch: BuildArch): Array<[string, string]> {
     ['_cross_cflags', hardeningCflags],
     ['_cross_ldflags', hardeningLdflags],
     ['set_cross_build_flags', 'export CC="%{_cross_cc}" CFLAGS="%{_cross_cflags}" CXXFLAGS="%{_cross_cflags}" LDFLAGS="%{_cross_ldflags}"'],
+    ...crossBinutilsMacros(arch),
+  ];
+}
+
+/**
+ * rpm's post-install steps strip and read ELF files with the host's binutils, which do not know
+ * another machine's format: a cross build uses Debian's cross binutils (`<arch>-linux-gnu-strip`).
+ * Native builds define nothing, so their macro file stays what it was.
+ */
+function crossBinutilsMacros(arch: BuildArch): Array<[string, string]> {
+  const compiler = crossCompiler(arch);
+  if (compiler === 'gcc') return [];
+  const prefix = compiler.slice(0, -'gcc'.length);
+  return [
+    ['__strip', `/usr/bin/${prefix}strip`],
+    ['__objdump', `/usr/bin/${prefix}objdump`],
   ];
 }
 

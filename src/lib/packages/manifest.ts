@@ -1,9 +1,11 @@
 // Package definitions: `packages-specs/<name>/` holds `<name>.spec` and `package.toml`.
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { currentLock, loadPackageDebs, lockedExternalFiles, parseDebianTable, type PackageDebs } from '../debian/package-debs.ts';
+import { buildArchOfDebian, debianArchOf, specExclusiveArches } from './arches.ts';
+import { buildArches, type BuildArch } from './macros.ts';
 import {
   loadToml,
   readBoolean,
@@ -13,6 +15,7 @@ import {
   rejectUnknownKeys,
   tomlKeyError,
   type TomlDocument,
+  type TomlTable,
 } from '../core/toml.ts';
 
 export const packagesDirName = 'packages-specs';
@@ -30,6 +33,8 @@ export interface ExternalFile {
   fileName: string;
   /** Fetch from `url` even when upstream fallback is off (Bottlerocket's `force-upstream`). */
   forceUpstream: boolean;
+  /** Only builds for these arches use the file (`arches` of the entry); absent: every arch's build. */
+  arches?: BuildArch[];
 }
 
 export const hardeningChecks = ['pie', 'relro', 'nx-stack', 'stack-protector'] as const;
@@ -47,6 +52,11 @@ export interface PackageDefinition {
   dir: string;
   specPath: string;
   manifestPath: string;
+  /**
+   * The arches the package builds for: `arches` in package.toml, narrowed by the spec's
+   * ExclusiveArch. Absent: every arch brl builds for (see `packageArches`).
+   */
+  arches?: BuildArch[];
   externalFiles: ExternalFile[];
   /** Other packages whose RPMs must be installed in the build sysroot. */
   buildDependencies: string[];
@@ -66,8 +76,8 @@ export interface LoadPackageOptions {
   allowStaleLock?: boolean;
 }
 
-const topLevelKeys = ['build-dependencies', 'debian', 'external-files', 'hardening-exceptions', 'source-groups'];
-const externalFileKeys = ['url', 'sha512', 'path', 'force-upstream'];
+const topLevelKeys = ['arches', 'build-dependencies', 'debian', 'external-files', 'hardening-exceptions', 'source-groups'];
+const externalFileKeys = ['url', 'sha512', 'path', 'force-upstream', 'arches'];
 const hardeningKeys = ['file', 'checks', 'reason'];
 
 export async function loadPackage(projectDir: string, name: string, options: LoadPackageOptions = {}): Promise<PackageDefinition> {
@@ -89,13 +99,29 @@ export async function loadPackage(projectDir: string, name: string, options: Loa
   }
   const manifestPath = join(dir, 'package.toml');
   const doc = existsSync(manifestPath) ? await loadToml(manifestPath) : { path: manifestPath, text: '', data: {} };
-  const definition = parsePackageManifest(doc, name, dir, specPath);
-  const roots = parseDebianTable(doc);
+  const definition = narrowToSpec(doc, parsePackageManifest(doc, name, dir, specPath), await readFile(specPath, 'utf8'));
+  // A [debian] closure is resolved for each of the package's arches, unless the table names one.
+  const roots = parseDebianTable(doc, (definition.arches ?? buildArches).map((arch) => debianArchOf[arch]));
   if (roots === undefined) return definition;
   const debian = await loadPackageDebs(name, dir, roots);
   if (debian.lock === undefined && options.allowStaleLock !== true) currentLock(name, debian);
-  const locked = debian.lock === undefined ? [] : lockedExternalFiles(debian.lock);
+  const locked = debian.lock === undefined ? [] : lockedExternalFiles(debian.lock).map(({ debianArchitectures, ...file }) => {
+    const arches = debianArchitectures.map(buildArchOfDebian).filter((arch) => arch !== undefined);
+    return { ...file, arches };
+  });
   return { ...definition, externalFiles: [...definition.externalFiles, ...locked], debian };
+}
+
+/** The spec's ExclusiveArch narrows the arches; listing in package.toml an arch the spec excludes is a contradiction. */
+function narrowToSpec(doc: TomlDocument, definition: PackageDefinition, specText: string): PackageDefinition {
+  const exclusive = specExclusiveArches(specText);
+  if (exclusive === undefined) return definition;
+  if (definition.arches === undefined) return { ...definition, arches: exclusive };
+  const excluded = definition.arches.filter((arch) => !exclusive.includes(arch));
+  if (excluded.length > 0) {
+    throw tomlKeyError(doc, 'arches', `lists ${excluded.join(', ')}, which ExclusiveArch in ${definition.specPath} leaves out (it has ${exclusive.join(', ')})`);
+  }
+  return definition;
 }
 
 export function parsePackageManifest(doc: TomlDocument, name: string, dir: string, specPath: string): PackageDefinition {
@@ -116,7 +142,8 @@ export function parsePackageManifest(doc: TomlDocument, name: string, dir: strin
     if (fileName === '' || fileName === '.' || fileName === '..' || fileName.includes('/') || fileName.includes('\\')) {
       throw tomlKeyError(doc, `${prefix}path`, `"${fileName}" must be a single file name inside the package directory`);
     }
-    return { url, kind, sha512, fileName, forceUpstream: readBoolean(doc, table, 'force-upstream', prefix) ?? false };
+    const arches = readArches(doc, table, prefix);
+    return { url, kind, sha512, fileName, forceUpstream: readBoolean(doc, table, 'force-upstream', prefix) ?? false, ...(arches === undefined ? {} : { arches }) };
   });
   const hardeningExceptions = (readTableArray(doc, data, 'hardening-exceptions') ?? []).map((table, index) => {
     const prefix = `hardening-exceptions[${index}].`;
@@ -134,7 +161,19 @@ export function parsePackageManifest(doc: TomlDocument, name: string, dir: strin
     return { file, checks: checks as HardeningCheck[], reason };
   });
   const sourceGroups = readSourceGroups(doc);
-  return { name, dir, specPath, manifestPath: doc.path, externalFiles, buildDependencies, hardeningExceptions, sourceGroups };
+  const arches = readArches(doc, data, '');
+  return { name, dir, specPath, manifestPath: doc.path, ...(arches === undefined ? {} : { arches }), externalFiles, buildDependencies, hardeningExceptions, sourceGroups };
+}
+
+/** `arches = ["x86_64", "aarch64"]`: brl's arch names, at least one. */
+function readArches(doc: TomlDocument, table: TomlTable, prefix: string): BuildArch[] | undefined {
+  const arches = readStringArray(doc, table, 'arches', prefix);
+  if (arches === undefined) return undefined;
+  if (arches.length === 0) throw tomlKeyError(doc, `${prefix}arches`, `must list at least one of ${buildArches.join(', ')}`);
+  for (const arch of arches) {
+    if (!(buildArches as readonly string[]).includes(arch)) throw tomlKeyError(doc, `${prefix}arches`, `unknown arch "${arch}" (expected: ${buildArches.join(', ')})`);
+  }
+  return [...new Set(arches)] as BuildArch[];
 }
 
 /** Project-relative directories in normal form (`src/lib`), none inside another; sorted. */
@@ -156,10 +195,10 @@ function readSourceGroups(doc: TomlDocument): string[] {
 
 function sourceKind(doc: TomlDocument, url: string, key: string): SourceKind {
   if (/^npm:(@[^/@\s]+\/)?[^/@\s]+@[^@\s]+$/.test(url)) return 'npm';
-  if (/^deb:[a-z0-9][a-z0-9+.-]*=[^\s=]+$/.test(url)) return 'deb';
+  if (/^deb:[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?=[^\s=]+$/.test(url)) return 'deb';
   if (/^deb-src:[a-z0-9][a-z0-9+.-]*=[^\s=]+$/.test(url)) return 'deb-src';
   if (/^(https?|file):\/\/\S+$/.test(url)) return 'url';
-  throw tomlKeyError(doc, key, `unsupported source "${url}" (use https://, http://, file://, npm:<name>@<version>, deb:<name>=<version> or deb-src:<source package>=<version>)`);
+  throw tomlKeyError(doc, key, `unsupported source "${url}" (use https://, http://, file://, npm:<name>@<version>, deb:<name>[:<debian arch>]=<version> or deb-src:<source package>=<version>)`);
 }
 
 function defaultFileName(doc: TomlDocument, url: string, kind: SourceKind, key: string): string {
@@ -173,9 +212,10 @@ function defaultFileName(doc: TomlDocument, url: string, kind: SourceKind, key: 
   // A source package has several files (.dsc, orig and Debian tarballs): each entry names its own.
   if (kind === 'deb-src') throw tomlKeyError(doc, key, `"${url}" is a source package of several files; set path to the one this entry pins`);
   if (kind === 'deb') {
-    const [name, version] = url.slice('deb:'.length).split('=') as [string, string];
-    // Debian's pool naming drops the epoch; the arch is appended when known, so ask for `path`.
-    return `${name}_${version.replace(/^\d+:/, '')}.deb`;
+    const [qualified, version] = url.slice('deb:'.length).split('=') as [string, string];
+    const [name, debianArch] = qualified.split(':') as [string, string | undefined];
+    // Debian's pool naming drops the epoch and ends in the arch; without an arch qualifier it is unknown, so ask for `path`.
+    return `${name}_${version.replace(/^\d+:/, '')}${debianArch === undefined ? '' : `_${debianArch}`}.deb`;
   }
   const segment = new URL(url).pathname.split('/').filter(Boolean).at(-1);
   if (segment === undefined) throw tomlKeyError(doc, key, `"${url}" has no file name; set path`);

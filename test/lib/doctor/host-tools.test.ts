@@ -65,3 +65,19 @@ test('a missing tool is a BrlError with the doctor hint', (t) => {
     process.env.PATH = saved;
   }
 });
+
+test('every host tool package installs in one apt-get run: none conflicts with the aarch64 cross compiler', async (t) => {
+  // gcc-multilib conflicts with every gcc-*-linux-gnu cross compiler; gcc-12-multilib gives GRUB its -m32 runtime without that.
+  t.falsy(hostTools.find((tool) => tool.debianPackage === 'gcc-multilib'));
+  t.truthy(hostTools.find((tool) => tool.command === 'aarch64-linux-gnu-gcc' && tool.debianPackage === 'gcc-aarch64-linux-gnu'));
+  const packages = [...new Set(hostTools.map((tool) => tool.debianPackage))];
+  // apt's own resolver as the oracle: a simulated install changes nothing on the machine.
+  const { execFileSync } = await import('node:child_process');
+  const simulated = execFileSync('apt-get', ['install', '--simulate', '--no-install-recommends', ...packages], { encoding: 'utf8' });
+  t.notRegex(simulated, /^Remv /m);
+});
+
+test('the Debian architectures of every arch brl builds are enabled in dpkg on this machine (npm run host-tools)', async (t) => {
+  const { missingForeignArchitectures } = await import('../../../src/lib/doctor/foreign-architectures.ts');
+  t.deepEqual(missingForeignArchitectures(), []);
+});
