@@ -92,12 +92,12 @@ test('a missing runtime dependency names the package and the requirement', async
   assertNothingLeft(t, project, 'test-needy');
 });
 
-test('the reserved uefi-secure-boot feature stops the build with its reason', async (t) => {
+test('uefi-secure-boot without Secure Boot keys configured stops the build before anything is written', async (t) => {
   const project = freshProject();
   project.addVariant('test-secureboot', minimalVariant('[image-features]\nuefi-secure-boot = true'));
   const error = await failure(project, 'test-secureboot');
-  t.is(error.code, 'RESERVED_FEATURE');
-  t.regex(error.message, /uefi-secure-boot is reserved/);
+  t.is(error.code, 'NO_SECURE_BOOT_KEYS');
+  t.regex(error.hint ?? '', /brl keys secure-boot init/);
   assertNothingLeft(t, project, 'test-secureboot');
 });
 

@@ -41,6 +41,8 @@ export interface BootOptions {
   forwards?: string[];
   /** Boot again from a VM's state directory with its disks as the last run left them (`--persist`). */
   resume?: string;
+  /** OVMF's Secure Boot build with this key set's PK, KEK and db enrolled (`--secure-boot-keys`). */
+  secureBootKeys?: string;
 }
 
 /** Boots a VM for a test: its state directory (unless resumed) and the VM go with the test. */
@@ -60,6 +62,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
     '--state-dir', stateDir, '--persist', '--wait-ready', '--timeout', '420', '--json',
     ...(options.userData === undefined ? [] : ['--user-data', options.userData]),
     ...(options.forwards ?? []).flatMap((forward) => ['--forward', forward]),
+    ...(options.secureBootKeys === undefined ? [] : ['--secure-boot-keys', options.secureBootKeys]),
   ];
   const result = await brl(args, { cwd: repoDir });
   if (result.exitCode !== 0) throw new Error(`brl vm run failed (${result.exitCode}): ${result.stdout}${result.stderr}`);

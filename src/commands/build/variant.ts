@@ -29,6 +29,9 @@ export default class BuildVariant extends BrlCommand<VariantBuildResult> {
     });
     this.say(`\n${result.variant} ${result.version} (${result.arch}, build ${result.buildId}) in ${(result.durationMs / 1000).toFixed(1)} s`);
     this.say(`root hash ${result.verity.rootHash} (${result.rootFilesystem}, ${result.verity.dataBlocks} blocks); ${result.packages.length} packages`);
+    this.say(result.bootSigning.signed
+      ? `Secure Boot: signed for db certificate ${result.bootSigning.dbCertificateSha256} and GRUB key ${result.bootSigning.grubKeyFingerprint}`
+      : 'Secure Boot: unsigned boot path (development image; set uefi-secure-boot to sign)');
     const width = Math.max(...result.artifacts.map((artifact) => artifact.file.length));
     for (const artifact of result.artifacts) {
       this.say(`  ${artifact.file.padEnd(width)}  ${formatBytes(artifact.sizeBytes).padStart(10)}`);

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { BrlError, ExitCode } from '../../lib/core/errors.ts';
 import { buildDir, findProjectDir } from '../../lib/core/paths.ts';
+import { firmwareCertificatesFor } from '../../lib/secure-boot/settings.ts';
 import { parseForward, type Forward } from '../../lib/vm/qemu-args.ts';
 import { runVm, type VmRunResult } from '../../lib/vm/run.ts';
 import type { Architecture } from '../../lib/variant/definition.ts';
@@ -12,6 +13,7 @@ export default class VmRun extends BrlCommand<VmRunResult> {
   static override examples = [
     '<%= config.bin %> vm run dev',
     '<%= config.bin %> vm run dev --firmware bios --console-log build/dev-console.log --timeout 120',
+    '<%= config.bin %> vm run dev --secure-boot-keys keys/secure-boot --wait-ready',
     '<%= config.bin %> vm run dev --wait-ready --json --user-data user-data.toml --forward 8080',
     '<%= config.bin %> vm run --image build/images/x86_64-dev/latest/bottlerocket-dev-x86_64.img.lz4',
   ];
@@ -32,6 +34,8 @@ export default class VmRun extends BrlCommand<VmRunResult> {
     forward: Flags.string({ description: 'let the guest reach 127.0.0.1:HOSTPORT as 10.0.2.100:GUESTPORT (GUESTPORT[:HOSTPORT]); repeatable', multiple: true, default: [] }),
     'api-socket': Flags.string({ description: 'host path of the guest API socket (default <state-dir>/api.sock)' }),
     timeout: Flags.integer({ description: 'stop the VM after this many seconds (with --wait-ready: the time allowed to reach API ready, default 300)', min: 1 }),
+    'secure-boot': Flags.boolean({ description: 'boot OVMF\'s Secure Boot build with the project\'s PK, KEK and db enrolled ([secure-boot] keys-dir in brl.toml, or --secure-boot-keys)', default: false }),
+    'secure-boot-keys': Flags.string({ description: 'key set directory whose PK.crt, KEK.crt and db.crt the firmware enrolls (implies --secure-boot)' }),
     'wait-ready': Flags.boolean({ description: 'run the VM in the background and return once its boot has finished and its API answers', default: false }),
   };
 
@@ -45,12 +49,14 @@ export default class VmRun extends BrlCommand<VmRunResult> {
       return forward;
     });
     const projectDir = args.variant === undefined ? process.cwd() : findProjectDir();
+    const secureBoot = flags['secure-boot'] || flags['secure-boot-keys'] !== undefined ? await firmwareCertificatesFor(projectDir, flags['secure-boot-keys']) : undefined;
     const result = await runVm({
       buildDir: buildDir(projectDir),
       ...(args.variant === undefined ? {} : { variant: args.variant }),
       ...(flags.image === undefined ? {} : { image: flags.image }),
       ...(flags.arch === undefined ? {} : { arch: flags.arch as Architecture }),
       firmware: flags.firmware as 'uefi' | 'bios',
+      ...(secureBoot === undefined ? {} : { secureBoot }),
       accel: flags.accel as 'auto' | 'kvm' | 'tcg',
       memoryMiB: flags.memory,
       cpus: flags.cpus,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadToml, rejectUnknownKeys, type TomlDocument } from './toml.ts';
 
 export const projectConfigFileName = 'brl.toml';
-export const projectConfigSections = ['fetch', 'build'] as const;
+export const projectConfigSections = ['fetch', 'build', 'secure-boot'] as const;
 
 /** The project's brl.toml with its sections checked, or undefined when the project has none. */
 export async function loadProjectConfig(projectDir: string): Promise<TomlDocument | undefined> {

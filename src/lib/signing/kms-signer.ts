@@ -1,12 +1,13 @@
 // Signing with an AWS KMS asymmetric RSA key: RSASSA-PSS-SHA-256 over the SHA-256 digest.
 import { createHash, createPublicKey } from 'node:crypto';
-import { GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, SignCommand, type KMSClient, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { AwsClients } from '../aws/clients.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { keyIdOf, keyJsonFromPublicKey, type KeyJson } from '../tuf/key.ts';
-import type { Signer } from './signer.ts';
+import type { SignatureScheme, Signer } from './signer.ts';
 
 export const kmsSigningAlgorithm = 'RSASSA_PSS_SHA_256';
+const kmsAlgorithmOf: Record<SignatureScheme, SigningAlgorithmSpec> = { 'rsa-pkcs1v15-sha256': 'RSASSA_PKCS1_V1_5_SHA_256' };
 
 export class KmsSigner implements Signer {
   readonly publicKey: KeyJson;
@@ -41,10 +42,12 @@ export class KmsSigner implements Signer {
     return new KmsSigner(client, kmsKeyId, keyJsonFromPublicKey(publicKey), Math.ceil(modulusBits / 8));
   }
 
-  async sign(data: Uint8Array): Promise<Uint8Array> {
+  async sign(data: Uint8Array, scheme?: SignatureScheme): Promise<Uint8Array> {
     const digest = createHash('sha256').update(data).digest();
+    // Only RSA keys get this far (create refuses others), and every RSA KMS key also signs PKCS#1 v1.5.
+    const algorithm: SigningAlgorithmSpec = scheme === undefined ? kmsSigningAlgorithm : kmsAlgorithmOf[scheme];
     const response = await kmsCall(this.#kmsKeyId, () =>
-      this.#client.send(new SignCommand({ KeyId: this.#kmsKeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: kmsSigningAlgorithm })),
+      this.#client.send(new SignCommand({ KeyId: this.#kmsKeyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
     );
     if (!response.Signature) throw new Error(`KMS returned no signature for ${this.#kmsKeyId}`);
     return padToModulus(response.Signature, this.#modulusBytes);

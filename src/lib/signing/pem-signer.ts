@@ -1,7 +1,8 @@
 // Signing with a private key held in memory (read from a PEM file or an SSM parameter).
-import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { keyIdOf, keyJsonFromPublicKey, rsaPssOptions, type KeyJson } from '../tuf/key.ts';
-import type { Signer } from './signer.ts';
+import { schemeNeedsRsa } from './scheme.ts';
+import type { SignatureScheme, Signer } from './signer.ts';
 
 export class PrivateKeySigner implements Signer {
   readonly publicKey: KeyJson;
@@ -16,7 +17,11 @@ export class PrivateKeySigner implements Signer {
     this.source = source;
   }
 
-  async sign(data: Uint8Array): Promise<Uint8Array> {
+  async sign(data: Uint8Array, scheme?: SignatureScheme): Promise<Uint8Array> {
+    if (scheme !== undefined) {
+      schemeNeedsRsa(this.#privateKey.asymmetricKeyType ?? 'unknown', scheme, this.source);
+      return cryptoSign('sha256', data, { key: this.#privateKey, padding: constants.RSA_PKCS1_PADDING });
+    }
     switch (this.#privateKey.asymmetricKeyType) {
       case 'rsa':
         return cryptoSign('sha256', data, { key: this.#privateKey, ...rsaPssOptions });

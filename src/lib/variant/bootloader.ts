@@ -11,6 +11,8 @@ import { walkTree } from './tree.ts';
 
 /** Where the grub package installs its BIOS images, relative to /boot. */
 const biosImagesDir = join('grub', 'i386-pc');
+/** Where it installs what a Secure Boot build makes GRUB's EFI image with (grub.spec: %{efi_kit}). */
+const efiKitDir = join('grub', 'x86_64-efi-kit');
 
 /** The boot loader files a variant's packages installed, taken out of the staged trees. */
 export interface BootloaderFiles {
@@ -19,6 +21,8 @@ export interface BootloaderFiles {
   efiFiles: string[];
   /** boot.img and core.img (from /boot/grub/i386-pc), when the packages ship them. */
   bios: { bootImg: string; coreImg: string } | undefined;
+  /** grub-mkimage, modules and embedded config (from /boot/grub/x86_64-efi-kit), when the packages ship them. */
+  efiKit: string | undefined;
 }
 
 /** What goes onto the OS disk besides the filesystems. */
@@ -31,20 +35,28 @@ export interface BootloaderPlacement {
 }
 
 /**
- * Moves /boot/grub/i386-pc out of the BOOT tree into `holdDir`, so BIOS images never land in the
- * BOOT filesystem (the ESP's files are already apart in `efiTree`). A variant without a boot
- * loader package gets an empty result and keeps empty EFI-SYSTEM and BIOS-BOOT partitions.
+ * Moves /boot/grub/i386-pc and /boot/grub/x86_64-efi-kit out of the BOOT tree into `holdDir`, so
+ * BIOS images and GRUB's build kit never land in the BOOT filesystem (the ESP's files are already
+ * apart in `efiTree`). A variant without a boot loader package gets an empty result and keeps empty
+ * EFI-SYSTEM and BIOS-BOOT partitions.
  */
 export async function takeBootloaderFiles(bootTree: string, efiTree: string, holdDir: string): Promise<BootloaderFiles> {
   const efiFiles = (await walkTree(efiTree)).filter((entry) => entry.kind === 'file').map((entry) => entry.path).sort();
+  let efiKit: string | undefined;
+  if (existsSync(join(bootTree, efiKitDir))) {
+    efiKit = join(holdDir, 'x86_64-efi-kit');
+    await mkdir(holdDir, { recursive: true });
+    await rename(join(bootTree, efiKitDir), efiKit);
+  }
   const fromBoot = join(bootTree, biosImagesDir);
-  if (!existsSync(fromBoot)) return { efiTree, efiFiles, bios: undefined };
+  if (!existsSync(fromBoot)) {
+    await removeEmptyGrubDir(bootTree);
+    return { efiTree, efiFiles, bios: undefined, efiKit };
+  }
   const held = join(holdDir, 'i386-pc');
   await mkdir(holdDir, { recursive: true });
   await rename(fromBoot, held);
-  // /boot/grub existed only for the BIOS images: BOOT gets its grub.cfg directory later, as without GRUB.
-  const grubDir = dirname(fromBoot);
-  if ((await readdir(grubDir)).length === 0) await rmdir(grubDir);
+  await removeEmptyGrubDir(bootTree);
   const bootImg = join(held, 'boot.img');
   const coreImg = join(held, 'core.img');
   if (!existsSync(bootImg) || !existsSync(coreImg)) {
@@ -54,7 +66,13 @@ export async function takeBootloaderFiles(bootTree: string, efiTree: string, hol
       code: 'BAD_BOOTLOADER',
     });
   }
-  return { efiTree, efiFiles, bios: { bootImg, coreImg } };
+  return { efiTree, efiFiles, bios: { bootImg, coreImg }, efiKit };
+}
+
+/** /boot/grub that held only what was taken out: BOOT gets its grub.cfg directory later, as without GRUB. */
+async function removeEmptyGrubDir(bootTree: string): Promise<void> {
+  const grubDir = dirname(join(bootTree, biosImagesDir));
+  if (existsSync(grubDir) && (await readdir(grubDir)).length === 0) await rmdir(grubDir);
 }
 
 /** Builds the EFI-SYSTEM FAT and the BIOS boot chain for `plan` into `tempDir`. */

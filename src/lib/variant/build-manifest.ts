@@ -1,4 +1,5 @@
 // build-manifest.json: what a variant build produced, for publishing steps and people (typed, versioned).
+import type { BootSigningSummary } from '../secure-boot/boot-path.ts';
 import type { GptTable } from '../image/gpt.ts';
 import type { DiskPlan } from '../image/layout.ts';
 import type { ArtifactRecord } from './artifacts.ts';
@@ -47,6 +48,8 @@ export interface BuildManifest {
   verity: { rootHash: string; salt: string; uuid: string; dataBlocks: number; hashSize: number; table: string };
   disks: { os: ManifestDisk; data?: ManifestDisk };
   packages: Array<{ name: string; epoch: number; version: string; release: string; arch: string; license: string; sha256: string }>;
+  /** Whether the boot path is signed for UEFI Secure Boot, and with which db certificate and GRUB key. */
+  bootSigning: BootSigningSummary;
   artifacts: ArtifactRecord[];
   /** Friendly link names per artifact file. */
   links: Record<string, string[]>;

@@ -11,7 +11,9 @@ import type { ArtifactRecord } from './artifacts.ts';
 import { resolveBuildIdentity } from './build-identity.ts';
 import { buildDisks, buildRoot, buildSupportFilesystems, stageTrees, writeArtifacts, type Composition, type Work } from './compose.ts';
 import { loadVariant, supportedArchitectures, type Architecture, type VariantDefinition } from './definition.ts';
-import { reservedFeatures, type ImageFeature } from './features.ts';
+import { loadBootSigningKeys } from '../secure-boot/key-set.ts';
+import { bootSigningSummary, type BootSigningSummary } from '../secure-boot/boot-path.ts';
+import { secureBootKeyLocations } from '../secure-boot/settings.ts';
 import { loadRelease, withVersionOverride } from './release.ts';
 import { variantPackages } from './variant-packages.ts';
 
@@ -41,6 +43,8 @@ export interface VariantBuildResult {
   durationMs: number;
   /** Wall time of each stage, in the order they ran. */
   stageDurationsMs: Record<string, number>;
+  /** Whether GRUB, the kernel and GRUB's files are signed for UEFI Secure Boot (uefi-secure-boot). */
+  bootSigning: BootSigningSummary;
 }
 
 export async function buildVariant(projectDir: string, name: string, options: BuildVariantOptions = {}): Promise<VariantBuildResult> {
@@ -54,15 +58,8 @@ export async function buildVariant(projectDir: string, name: string, options: Bu
   const definition = await loadVariant(projectDir, name);
   definition.warnings.forEach(warn);
   const arch = checkArch(definition, options.arch ?? 'x86_64');
-  for (const [feature, reason] of Object.entries(reservedFeatures)) {
-    if (definition.features[feature as ImageFeature]) {
-      throw new BrlError(`variant ${name} enables ${feature}: ${reason}`, {
-        hint: `set ${feature} = false under [image-features] in ${definition.manifestPath}`,
-        exitCode: ExitCode.badInput,
-        code: 'RESERVED_FEATURE',
-      });
-    }
-  }
+  // Missing, mismatched or expired keys fail here, before a package is built or a file written.
+  const bootSigning = definition.features['uefi-secure-boot'] ? await loadBootSigningKeys(await secureBootKeyLocations(projectDir, env)) : undefined;
   const release = withVersionOverride(await loadRelease(projectDir), env);
   const identity = await resolveBuildIdentity(projectDir, env);
   requireHostTools(['rpm', 'mkfs.ext4', 'debugfs', 'resize2fs', 'lz4', ...(definition.features['erofs-root-partition'] ? ['mkfs.erofs'] : []), ...(definition.imageFormat === 'raw' ? [] : ['qemu-img'])]);
@@ -77,6 +74,7 @@ export async function buildVariant(projectDir: string, name: string, options: Bu
     tempDir, outDir: join(tempDir, 'out'), packages: [], warnings, warn,
     tufRootJson: env.PUBLISH_REPO_ROOT_JSON || undefined,
     caBundle: env.BUILDSYS_CACERTS_BUNDLE_OVERRIDE || undefined,
+    bootSigning,
   };
   const packagesStarted = performance.now();
   work.packages = await variantPackages(projectDir, definition, arch, options);
@@ -119,6 +117,7 @@ export async function buildVariant(projectDir: string, name: string, options: Bu
       warnings,
       durationMs: Math.round(performance.now() - started),
       stageDurationsMs,
+      bootSigning: bootSigningSummary(bootSigning),
     };
   } finally {
     await rm(tempDir, { recursive: true, force: true });

@@ -29,6 +29,8 @@ import { ovfTemplateName, writeOva } from './ova.ts';
 import type { ReleaseInfo } from './release.ts';
 import { assembleRootTree } from './rootfs.ts';
 import type { RpmPackage } from '../packages/rpm.ts';
+import { bootSigningSummary, makeSignedGrubImage, signKernel, writeGrubSignature } from '../secure-boot/boot-path.ts';
+import type { BootSigningKeys } from '../secure-boot/key-set.ts';
 import { cycloneDxDocument, spdxDocument } from './sbom.ts';
 import { fileContextsPath, labelTree } from './selinux.ts';
 import { installPackages } from './staging.ts';
@@ -51,6 +53,8 @@ export interface Work {
   packages: RpmPackage[];
   tufRootJson: string | undefined;
   caBundle: string | undefined;
+  /** The keys that sign the boot path (uefi-secure-boot), loaded and checked before the build started. */
+  bootSigning: BootSigningKeys | undefined;
   warnings: string[];
   warn: (message: string) => void;
 }
@@ -82,6 +86,8 @@ export interface Composition {
 }
 
 export async function stageTrees(work: Work): Promise<Partial<Composition>> {
+  const keys = work.bootSigning;
+  const epoch = work.identity.sourceDateEpoch;
   const staging = join(work.tempDir, 'staging');
   const bootTree = join(work.tempDir, 'boot-tree');
   const efiTree = join(work.tempDir, 'efi-tree');
@@ -97,17 +103,35 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     imageFormat: work.definition.imageFormat,
     ...(work.tufRootJson === undefined ? {} : { tufRootJson: work.tufRootJson }),
     ...(work.caBundle === undefined ? {} : { caBundle: work.caBundle }),
+    ...(keys === undefined ? {} : {
+      // The OpenPGP signature covers the Authenticode-signed kernel: GRUB reads the file as it lies on BOOT.
+      signKernel: async (vmlinuz: string) => {
+        await signKernel(vmlinuz, keys, 0o600);
+        await writeGrubSignature(vmlinuz, keys, epoch, 0o600);
+      },
+    }),
     warn: work.warn,
   });
   const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
+  if (keys !== undefined) await signBootloader(bootloader, keys, work.tempDir);
   const initramfs = assembled.kernelVersion === undefined ? undefined : await buildInitramfs({
     rootTree,
     kernelVersion: assembled.kernelVersion,
     rootFilesystem: work.definition.features['erofs-root-partition'] ? 'erofs' : 'ext4',
     epoch: work.identity.sourceDateEpoch,
   });
-  if (initramfs !== undefined) await writeFile(join(bootTree, 'initrd.img'), initramfs.archive, { mode: 0o600 });
+  if (initramfs !== undefined) {
+    await writeFile(join(bootTree, 'initrd.img'), initramfs.archive, { mode: 0o600 });
+    if (keys !== undefined) await writeGrubSignature(join(bootTree, 'initrd.img'), keys, epoch, 0o600);
+  }
   const initrd: InitrdParts = { initramfs: initramfs !== undefined, bootconfig: await kernelHasBootconfig(join(bootTree, 'config')) };
+  if (keys !== undefined && initrd.bootconfig) {
+    throw new BrlError('uefi-secure-boot: the kernel is built with CONFIG_BOOT_CONFIG, so GRUB would load PRIVATE\'s bootconfig.data, which no build can sign', {
+      hint: 'use a kernel without CONFIG_BOOT_CONFIG for Secure Boot variants (Debian\'s cloud kernel has none), or turn uefi-secure-boot off',
+      exitCode: ExitCode.badInput,
+      code: 'SECURE_BOOT_BOOTCONFIG',
+    });
+  }
   await mkdir(privateTree);
   await writeFile(join(privateTree, 'bootconfig.data'), encodeBootconfig(assembled.bootconfig));
 
@@ -185,7 +209,9 @@ export async function buildSupportFilesystems(work: Work, c: Composition): Promi
     kernelParameters: work.definition.kernelParameters,
     dmVerityTable: bottlerocketVerityTable(c.verity),
     initrd: c.initrd,
+    secureBoot: work.bootSigning !== undefined,
   }), { mode: 0o600 });
+  if (work.bootSigning !== undefined) await writeGrubSignature(join(c.bootTree, 'grub', 'grub.cfg'), work.bootSigning, epoch, 0o600);
   await clampTimes(c.bootTree, epoch);
   await clampTimes(c.privateTree, epoch);
   const bootImage = join(work.tempDir, 'boot.img');
@@ -273,6 +299,7 @@ export async function writeArtifacts(work: Work, c: Composition): Promise<Partia
   const sbomSubject = {
     imageName: prefix, variant: work.definition.name, arch: work.arch, version: work.release.version, buildId: work.identity.buildId,
     epoch: work.identity.sourceDateEpoch, toolVersion: await toolVersion(), rootHash: c.verity.rootHash,
+    bootSigning: bootSigningSummary(work.bootSigning),
   };
   await writeJsonAtomic(join(out, `${prefix}.spdx.json`), spdxDocument(sbomSubject, work.packages));
   await writeJsonAtomic(join(out, `${prefix}.cdx.json`), cycloneDxDocument(sbomSubject, work.packages));
@@ -315,11 +342,26 @@ export async function writeArtifacts(work: Work, c: Composition): Promise<Partia
       ...(c.dataPlan === undefined || c.dataWritten === undefined ? {} : { data: describeDisk(`${prefix}-data${disk}`, c.dataPlan, c.dataWritten.table) }),
     },
     packages: manifestPackages(work.packages),
+    bootSigning: bootSigningSummary(work.bootSigning),
     artifacts,
     links,
   };
   await writeJsonAtomic(join(out, buildManifestName), manifest);
   return { artifacts };
+}
+
+/** GRUB's EFI image made with the project's key in place of the package's unsigned one (uefi-secure-boot). */
+async function signBootloader(bootloader: BootloaderFiles, keys: BootSigningKeys, tempDir: string): Promise<void> {
+  if (bootloader.efiKit === undefined) {
+    throw new BrlError('uefi-secure-boot needs GRUB\'s Secure Boot kit (/boot/grub/x86_64-efi-kit), which no included package ships', {
+      hint: 'include the grub package in included-packages, and rebuild it if it predates the kit (brl build package grub --force)',
+      exitCode: ExitCode.badInput,
+      code: 'FEATURE_NEEDS_PACKAGE',
+    });
+  }
+  const image = join(bootloader.efiTree, 'EFI', 'BOOT', 'bootx64.efi');
+  await makeSignedGrubImage(bootloader.efiKit, keys, image, tempDir);
+  if (!bootloader.efiFiles.includes('EFI/BOOT/bootx64.efi')) bootloader.efiFiles.push('EFI/BOOT/bootx64.efi');
 }
 
 async function toolVersion(): Promise<string> {

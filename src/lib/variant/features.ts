@@ -49,11 +49,6 @@ export const deprecatedFeatures: Readonly<Partial<Record<ImageFeature, string>>>
   'systemd-networkd': 'systemd-networkd is deprecated upstream; brl only passes it on as a package capability',
 };
 
-/** Reserved: accepted in manifests, but a build that enables them stops with this reason. */
-export const reservedFeatures: Readonly<Partial<Record<ImageFeature, string>>> = {
-  'uefi-secure-boot': 'uefi-secure-boot is reserved: brl does not sign shim, grub, the kernel or grub.cfg yet',
-};
-
 export function isImageFeature(name: string): name is ImageFeature {
   return (imageFeatureNames as readonly string[]).includes(name);
 }

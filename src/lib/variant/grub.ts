@@ -9,6 +9,12 @@ export interface GrubConfigInput {
   dmVerityTable: VerityTable;
   /** What the kernel is given besides the command line; default: PRIVATE's bootconfig only. */
   initrd?: InitrdParts;
+  /**
+   * uefi-secure-boot: nobody may edit an entry or reach GRUB's shell at the console (an empty
+   * superusers list; the entries stay --unrestricted, so they boot). Signature checks stay
+   * enforced: GRUB's key checks the kernel and initrd, there is no shim to do it.
+   */
+  secureBoot?: boolean;
 }
 
 export interface InitrdParts {
@@ -34,6 +40,7 @@ export function renderGrubConfig(input: GrubConfigInput): string {
   const parts = input.initrd ?? { initramfs: false, bootconfig: true };
   const initrds = [...(parts.initramfs ? ['($root)/initrd.img'] : []), ...(parts.bootconfig ? ['($private)/bootconfig.data'] : [])];
   return [
+    ...(input.secureBoot ? ['set superusers=""'] : []),
     'set default="0"',
     'set fallback="1"',
     'set timeout="0"',

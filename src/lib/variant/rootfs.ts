@@ -27,6 +27,8 @@ export interface AssembleInput {
   tufRootJson?: string;
   /** CA bundle replacing the packaged one (`BUILDSYS_CACERTS_BUNDLE_OVERRIDE`). */
   caBundle?: string;
+  /** Signs BOOT's kernel (uefi-secure-boot); runs before `.vmlinuz.hmac`, which must cover the signed bytes. */
+  signKernel?: (vmlinuz: string) => Promise<void>;
   warn: (message: string) => void;
 }
 
@@ -113,6 +115,7 @@ export async function assembleRootTree(input: AssembleInput): Promise<AssembleRe
       code: 'NO_KERNEL',
     });
   }
+  if (input.signKernel !== undefined) await input.signKernel(vmlinuz);
   const digest = createHmac('sha512', vmlinuzHmacKey).update(await readFile(vmlinuz)).digest('hex');
   await appendToTreeFile(bootTree, '.vmlinuz.hmac', `${digest}  vmlinuz\n`);
   // BOOT holds the kernel and grub.cfg only root may read (upstream: chmod -R go-rwx).

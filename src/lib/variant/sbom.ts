@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { uuidFromHash } from '../image/ids.ts';
 import { inventoryTime } from './inventory.ts';
 import type { RpmPackage } from '../packages/rpm.ts';
+import type { BootSigningSummary } from '../secure-boot/boot-path.ts';
 
 export interface SbomSubject {
   /** The artifact prefix, e.g. `bottlerocket-dev-x86_64-0.1.0-abcdef12`. */
@@ -15,6 +16,15 @@ export interface SbomSubject {
   toolVersion: string;
   /** dm-verity root hash of ROOT-A: the whole OS content, so the document ids follow any change to it. */
   rootHash: string;
+  /** Whether the boot path is signed for UEFI Secure Boot (uefi-secure-boot) or left unsigned for development. */
+  bootSigning: BootSigningSummary;
+}
+
+/** One sentence for the SBOM: a reader must not take an unsigned image for a signed one. */
+export function bootSigningText(summary: BootSigningSummary): string {
+  return summary.signed
+    ? `UEFI Secure Boot: GRUB and the kernel are Authenticode-signed for the db certificate with SHA-256 ${summary.dbCertificateSha256}; grub.cfg, the kernel and the initrd carry OpenPGP signatures by key ${summary.grubKeyFingerprint}`
+    : 'unsigned boot path (development image): no Secure Boot signatures';
 }
 
 /**
@@ -74,7 +84,7 @@ export function spdxDocument(subject: SbomSubject, packages: readonly RpmPackage
         licenseConcluded: 'NOASSERTION',
         licenseDeclared: 'NOASSERTION',
         copyrightText: 'NOASSERTION',
-        comment: `dm-verity root hash ${subject.rootHash}`,
+        comment: `dm-verity root hash ${subject.rootHash}; ${bootSigningText(subject.bootSigning)}`,
       },
       ...packages.map((pkg) => {
         const expression = spdxExpression(pkg.license);
@@ -117,7 +127,13 @@ export function cycloneDxDocument(subject: SbomSubject, packages: readonly RpmPa
         'bom-ref': subject.imageName,
         name: `bottlerocket-${subject.variant}`,
         version: `${subject.version}-${subject.buildId}`,
-        properties: [{ name: 'brl:arch', value: subject.arch }, { name: 'brl:verity-root-hash', value: subject.rootHash }],
+        properties: [
+          { name: 'brl:arch', value: subject.arch },
+          { name: 'brl:verity-root-hash', value: subject.rootHash },
+          { name: 'brl:secure-boot', value: subject.bootSigning.signed ? 'signed' : 'unsigned' },
+          ...(subject.bootSigning.dbCertificateSha256 === undefined ? [] : [{ name: 'brl:secure-boot-db-sha256', value: subject.bootSigning.dbCertificateSha256 }]),
+          ...(subject.bootSigning.grubKeyFingerprint === undefined ? [] : [{ name: 'brl:grub-key-fingerprint', value: subject.bootSigning.grubKeyFingerprint }]),
+        ],
       },
     },
     components: packages.map((pkg) => {

@@ -39,13 +39,15 @@ export interface QemuPlan {
 export function qemuArgs(plan: QemuPlan): string[] {
   const args = [
     '-name', `brl-${plan.name}`,
-    '-machine', `q35,accel=${plan.accel}`,
+    // OVMF's Secure Boot build guards its variables with SMM: without it, the OS could rewrite db.
+    '-machine', `q35,${plan.firmware.secureBoot ? 'smm=on,' : ''}accel=${plan.accel}`,
     '-cpu', plan.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(plan.cpus),
     '-m', String(plan.memoryMiB),
     '-nodefaults', '-no-user-config', '-display', 'none',
   ];
   if (plan.firmware.firmware === 'uefi') {
+    if (plan.firmware.secureBoot) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
     args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${plan.firmware.code}`);
     if (plan.varsPath !== undefined) args.push('-drive', `if=pflash,format=raw,unit=1,file=${plan.varsPath}`);
   } else {

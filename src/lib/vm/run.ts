@@ -16,6 +16,7 @@ import { prepareDisk } from './disks.ts';
 import { firmwareFiles, privateVars, type Firmware } from './firmware.ts';
 import { checkRawDisk, imageAtPath, variantImage, type VmImage } from './image.ts';
 import { qemuArgs, type Forward } from './qemu-args.ts';
+import type { FirmwareCertificates } from '../secure-boot/key-set.ts';
 import { lastLines, superviseVm, type VmSpec } from './supervise.ts';
 
 export interface VmRunOptions {
@@ -24,6 +25,8 @@ export interface VmRunOptions {
   image?: string;
   arch?: Architecture;
   firmware: Firmware;
+  /** Boot with OVMF's Secure Boot build and these certificates enrolled as PK, KEK and db. */
+  secureBoot?: FirmwareCertificates;
   accel: Accelerator | 'auto';
   memoryMiB: number;
   cpus: number;
@@ -49,6 +52,8 @@ export interface VmRunResult {
   accel: Accelerator;
   accelReason: string;
   firmware: Firmware;
+  /** OVMF's Secure Boot build with the project's keys enrolled. */
+  secureBoot: boolean;
   /** The supervisor: QEMU's parent, which serves the API bridge; SIGTERM stops the VM. */
   pid: number;
   apiSocket?: string;
@@ -118,7 +123,7 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
   if (qemu === undefined) {
     throw new BrlError('qemu-system-x86_64 is missing', { hint: 'install it with: apt-get install qemu-system-x86', exitCode: ExitCode.missingTool, code: 'MISSING_HOST_TOOL' });
   }
-  const firmware = firmwareFiles(options.firmware);
+  const firmware = firmwareFiles(options.firmware, {}, options.secureBoot !== undefined);
   if (options.image === undefined && options.variant === undefined) {
     throw new BrlError('name a variant or pass --image', { exitCode: ExitCode.usage, code: 'USAGE' });
   }
@@ -161,7 +166,7 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
     name,
     accel: accel.accel,
     firmware,
-    ...(firmware.varsTemplate === undefined ? {} : { varsPath: await privateVars(firmware, stateDir) }),
+    ...(firmware.varsTemplate === undefined ? {} : { varsPath: await privateVars(firmware, stateDir, options.secureBoot) }),
     memoryMiB: options.memoryMiB,
     cpus: options.cpus,
     osDisk: { path: os.overlay, format: 'qcow2' },
@@ -188,6 +193,7 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
       accel: accel.accel,
       accelReason: accel.reason,
       firmware: options.firmware,
+      secureBoot: options.secureBoot !== undefined,
       pid: process.pid,
       consoleLog,
       osDisk: os.overlay,
@@ -245,7 +251,7 @@ export const DEFAULT_READY_TIMEOUT_SECONDS = 300;
 
 export async function runVm(options: VmRunOptions): Promise<VmRunResult> {
   const spec = await prepareVm(options);
-  options.say(`booting ${spec.result.name} under ${spec.result.accelReason}, ${options.firmware === 'uefi' ? 'UEFI (OVMF)' : 'BIOS (SeaBIOS)'}; state in ${spec.stateDir}`);
+  options.say(`booting ${spec.result.name} under ${spec.result.accelReason}, ${options.firmware === 'uefi' ? `UEFI (OVMF${options.secureBoot === undefined ? '' : ', Secure Boot with the project\'s keys'})` : 'BIOS (SeaBIOS)'}; state in ${spec.stateDir}`);
   if (options.waitReady) return runDetached(spec, options.timeoutSeconds ?? DEFAULT_READY_TIMEOUT_SECONDS);
   const end = await superviseVm(spec);
   if (end.timedOut) options.say(`stopped the VM after --timeout ${options.timeoutSeconds} s`);

@@ -36,7 +36,7 @@ const rpmsOf = (result: BuildPackagesResult): string[] => result.packages.flatMa
 /** What a variant build takes from the RPMs: file names and bytes, build-manifest records, SBOM components. */
 async function outputsOf(result: BuildPackagesResult): Promise<unknown> {
   const packages = await Promise.all(rpmsOf(result).map(queryRpm));
-  const subject: SbomSubject = { imageName: 'probe', variant: 'probe', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: commitB, toolVersion: '0', rootHash: '0' };
+  const subject: SbomSubject = { imageName: 'probe', variant: 'probe', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: commitB, toolVersion: '0', rootHash: '0', bootSigning: { signed: false } };
   return {
     rpms: rpmsOf(result).map((rpm) => [basename(rpm), sha256(rpm)]),
     manifest: manifestPackages(packages),

@@ -14,6 +14,8 @@ export interface KmsFake {
   close(): Promise<void>;
 }
 
+const sha256DigestInfoPrefix = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
 /** EMSA-PSS-ENCODE (RFC 8017 §9.1.1) of a SHA-256 digest with a 32-byte salt. */
 function pssEncode(digest: Buffer, modulusBits: number, salt: Buffer): Buffer {
   const emBits = modulusBits - 1;
@@ -70,17 +72,21 @@ export async function startKmsFake(options: { stripLeadingZeros?: boolean; keySp
         });
       }
       if (target === 'TrentService.Sign') {
-        if (body.MessageType !== 'DIGEST' || body.SigningAlgorithm !== 'RSASSA_PSS_SHA_256') {
-          return reply(400, { __type: 'ValidationException', message: 'fake supports DIGEST + RSASSA_PSS_SHA_256 only' });
+        const pkcs1 = body.SigningAlgorithm === 'RSASSA_PKCS1_V1_5_SHA_256';
+        if (body.MessageType !== 'DIGEST' || !(pkcs1 || body.SigningAlgorithm === 'RSASSA_PSS_SHA_256')) {
+          return reply(400, { __type: 'ValidationException', message: 'fake supports DIGEST + RSASSA_PSS_SHA_256 or RSASSA_PKCS1_V1_5_SHA_256 only' });
         }
         const digest = Buffer.from(body.Message ?? '', 'base64');
         let signature: Buffer;
         do {
-          signature = privateEncrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, pssEncode(digest, 2048, randomBytes(32)));
+          // PKCS#1 v1.5: type-1 padding over the SHA-256 DigestInfo (RFC 8017 §9.2).
+          signature = pkcs1
+            ? privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([sha256DigestInfoPrefix, digest]))
+            : privateEncrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, pssEncode(digest, 2048, randomBytes(32)));
         } while (options.stripLeadingZeros && signature[0] !== 0);
         if (options.stripLeadingZeros) signature = signature.subarray(signature.findIndex((byte) => byte !== 0));
         signatures.push(signature);
-        return reply(200, { KeyId: keyId, Signature: signature.toString('base64'), SigningAlgorithm: 'RSASSA_PSS_SHA_256' });
+        return reply(200, { KeyId: keyId, Signature: signature.toString('base64'), SigningAlgorithm: body.SigningAlgorithm });
       }
       return reply(400, { __type: 'UnknownOperationException', message: target });
     });

@@ -90,3 +90,11 @@ test('an OVF template that is not well-formed XML is refused with its line and c
   t.like(error, { code: 'BAD_OVF_TEMPLATE' });
   t.throws(() => renderOvf('<Envelope><File href="{{OS_DISK}}">', input, 't.ovf'), { message: /^t\.ovf:1:\d+: not well-formed XML: .*Envelope|^t\.ovf:1:\d+: not well-formed XML: .*File/ });
 });
+
+test('a Secure Boot grub.cfg starts with an empty superusers list and never turns signature checks off', (t) => {
+  const input = { prettyName: 'Bottlerocket OS', versionId: '1.2.3', kernelParameters: [], dmVerityTable: bottlerocketVerityTable({ dataBlocks: 1000, rootHash: 'ab'.repeat(32), salt: 'cd'.repeat(32) }) };
+  const signed = renderGrubConfig({ ...input, secureBoot: true });
+  t.is(signed, `set superusers=""\n${renderGrubConfig(input)}`);
+  t.notRegex(signed, /check_signatures/);
+  t.notRegex(renderGrubConfig(input), /superusers/);
+});

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { labelFor, parseFileContexts } from '../../../src/lib/variant/selinux.ts';
 import { buildInventory } from '../../../src/lib/variant/inventory.ts';
-import { cycloneDxDocument, spdxDocument, spdxExpression } from '../../../src/lib/variant/sbom.ts';
+import { cycloneDxDocument, spdxDocument, spdxExpression, type SbomSubject } from '../../../src/lib/variant/sbom.ts';
 import { cycloneDxSchemaErrors, spdxSchemaErrors } from '../../helpers/sbom-schemas.ts';
 import type { RpmPackage } from '../../../src/lib/packages/rpm.ts';
 
@@ -41,7 +41,7 @@ test('SBOM licences pass through when they are SPDX expressions', (t) => {
   t.is(spdxExpression('GPL-2.0-only WITH Linux-syscall-note'), 'GPL-2.0-only WITH Linux-syscall-note');
   t.is(spdxExpression('ASL 2.0'), undefined);
   t.is(spdxExpression('MIT AND'), undefined);
-  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 0, toolVersion: '0.1.0', rootHash: 'c'.repeat(64) };
+  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 0, toolVersion: '0.1.0', rootHash: 'c'.repeat(64), bootSigning: { signed: false } };
   const packages = [pkg('bottlerocket-a', 'MIT'), pkg('bottlerocket-b', 'ASL 2.0')];
   const spdx = spdxDocument(subject, packages) as { spdxVersion: string; packages: Array<Record<string, unknown>> };
   t.is(spdx.spdxVersion, 'SPDX-2.3');
@@ -54,7 +54,7 @@ test('SBOM licences pass through when they are SPDX expressions', (t) => {
 });
 
 test('both SBOMs pass their official JSON schemas, and their ids follow the content', (t) => {
-  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 1_700_000_000, toolVersion: '0.1.0', rootHash: 'c'.repeat(64) };
+  const subject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 1_700_000_000, toolVersion: '0.1.0', rootHash: 'c'.repeat(64), bootSigning: { signed: false } };
   const packages = [pkg('bottlerocket-a', 'MIT'), pkg('bottlerocket-b', 'ASL 2.0')];
   const spdx = spdxDocument(subject, packages) as { documentNamespace: string };
   const cdx = cycloneDxDocument(subject, packages) as { serialNumber: string };
@@ -76,4 +76,21 @@ test('both SBOMs pass their official JSON schemas, and their ids follow the cont
     t.notDeepEqual(other[0], spdx.documentNamespace);
     t.notDeepEqual(other[1], cdx.serialNumber);
   }
+});
+
+test('the SBOMs say whether the boot path is signed: unsigned development images and signed ones differ, and both pass the schemas', (t) => {
+  const unsigned: SbomSubject = { imageName: 'bottlerocket-dev-x86_64-1.0.0-abcdef12', variant: 'dev', arch: 'x86_64', version: '1.0.0', buildId: 'abcdef12', epoch: 0, toolVersion: '0.1.0', rootHash: 'c'.repeat(64), bootSigning: { signed: false } };
+  const signed: SbomSubject = { ...unsigned, bootSigning: { signed: true, dbCertificateSha256: 'f'.repeat(64), grubKeyFingerprint: 'A'.repeat(40) } };
+  const packages = [pkg('bottlerocket-a', 'MIT')];
+  const property = (subject: SbomSubject, name: string) =>
+    ((cycloneDxDocument(subject, packages) as { metadata: { component: { properties: Array<{ name: string; value: string }> } } }).metadata.component.properties.find((p) => p.name === name))?.value;
+  t.is(property(unsigned, 'brl:secure-boot'), 'unsigned');
+  t.is(property(signed, 'brl:secure-boot'), 'signed');
+  t.is(property(signed, 'brl:secure-boot-db-sha256'), 'f'.repeat(64));
+  const comment = (subject: SbomSubject) => (spdxDocument(subject, packages) as { packages: Array<{ comment?: string }> }).packages[0]!.comment;
+  t.regex(comment(unsigned) ?? '', /unsigned boot path \(development image\)/);
+  t.regex(comment(signed) ?? '', new RegExp(`db certificate with SHA-256 ${'f'.repeat(64)}.*key ${'A'.repeat(40)}`));
+  t.deepEqual(spdxSchemaErrors(spdxDocument(signed, packages)), []);
+  t.deepEqual(cycloneDxSchemaErrors(cycloneDxDocument(signed, packages)), []);
+  t.not((spdxDocument(signed, packages) as { documentNamespace: string }).documentNamespace, (spdxDocument(unsigned, packages) as { documentNamespace: string }).documentNamespace);
 });

@@ -7,7 +7,7 @@ import { forwardRelayPath, parseForward, qemuArgs, USER_DATA_FW_CFG, type QemuPl
 const plan: QemuPlan = {
   name: 'dev',
   accel: 'tcg',
-  firmware: { firmware: 'uefi', code: '/fw/CODE.fd', varsTemplate: '/fw/VARS.fd' },
+  firmware: { firmware: 'uefi', code: '/fw/CODE.fd', varsTemplate: '/fw/VARS.fd', secureBoot: false },
   varsPath: '/state/OVMF_VARS.fd',
   memoryMiB: 1024,
   cpus: 2,
@@ -34,9 +34,18 @@ test('UEFI boots OVMF code read-only with the VM\'s own VARS; BIOS boots SeaBIOS
   const uefi = option(qemuArgs(plan), '-drive');
   t.true(uefi.includes('if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd'));
   t.true(uefi.includes('if=pflash,format=raw,unit=1,file=/state/OVMF_VARS.fd'));
-  const bios = qemuArgs({ ...plan, firmware: { firmware: 'bios', code: '/fw/bios-256k.bin' } });
+  const bios = qemuArgs({ ...plan, firmware: { firmware: 'bios', code: '/fw/bios-256k.bin', secureBoot: false } });
   t.deepEqual(option(bios, '-bios'), ['/fw/bios-256k.bin']);
   t.false(option(bios, '-drive').some((drive) => drive.includes('pflash')));
+});
+
+test('Secure Boot firmware gets SMM and a secure flash, which OVMF\'s secboot build needs to keep its variables from the OS', (t) => {
+  t.deepEqual(option(qemuArgs(plan), '-machine'), ['q35,accel=tcg']);
+  t.deepEqual(option(qemuArgs(plan), '-global'), []);
+  const secure = qemuArgs({ ...plan, firmware: { ...plan.firmware, code: '/fw/CODE.secboot.fd', secureBoot: true } });
+  t.deepEqual(option(secure, '-machine'), ['q35,smm=on,accel=tcg']);
+  t.deepEqual(option(secure, '-global'), ['driver=cfi.pflash01,property=secure,value=on']);
+  t.true(option(secure, '-drive').includes('if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.secboot.fd'));
 });
 
 test('the data disk, user data and API bridge appear only when given', (t) => {
