@@ -1,6 +1,8 @@
-// A client for the OCI distribution API, the part a push needs: blob HEAD, monolithic upload
-// (POST then PUT with the digest), manifest PUT and GET. Every digest the registry reports back is
-// compared with the one brl computed.
+// A client for the OCI distribution API: for a push, blob HEAD, monolithic upload (POST then PUT
+// with the digest), manifest PUT and GET; for a pull, a manifest by tag or digest and blobs
+// streamed. Every digest the registry reports back, and every byte it serves, is checked against
+// the digest brl computed or was pinned.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
@@ -100,6 +102,69 @@ export class RegistryClient {
     this.#checkDigest(`manifest ${digest}`, digest, sha256Digest(bytes));
     this.#checkDigest(`manifest ${digest}`, digest, header(response, 'docker-content-digest'));
     return bytes;
+  }
+
+  /**
+   * The manifest (or index) `reference` (a tag or a digest) names, with the media types of
+   * `accept`. By digest, the bytes must hash to it; by tag, the digest is computed here (and a
+   * Docker-Content-Digest the registry sends must agree).
+   */
+  async resolveManifest(reference: string, accept: readonly string[]): Promise<{ digest: string; mediaType: string; bytes: Buffer }> {
+    const path = `/v2/${this.#options.repository}/manifests/${reference}`;
+    const response = await this.#call('GET', path, `reading manifest ${reference}`, { headers: { accept: accept.join(', ') } });
+    const bytes = Buffer.from(await response.body.arrayBuffer());
+    if (response.statusCode !== 200) throw this.#statusError(`GET ${path}`, response.statusCode, bytes.toString('utf8'));
+    const digest = sha256Digest(bytes);
+    if (reference.startsWith('sha256:')) this.#checkDigest(`manifest ${reference}`, reference, digest);
+    this.#checkDigest(`manifest ${reference}`, digest, header(response, 'docker-content-digest'));
+    let mediaType = header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
+    if (!accept.includes(mediaType)) {
+      // Some registries answer application/json: the document names its own type.
+      mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? '';
+    }
+    if (!accept.includes(mediaType)) {
+      throw new BrlError(`registry ${this.#options.registry}: manifest ${reference} is of type "${mediaType}", not one of ${accept.join(', ')}`, {
+        exitCode: ExitCode.badInput,
+        code: 'REGISTRY_MANIFEST_TYPE',
+      });
+    }
+    return { digest, mediaType, bytes };
+  }
+
+  /**
+   * The blob's bytes as they arrive; the last chunk is yielded only after the whole blob hashed to
+   * `descriptor.digest` with `descriptor.size` bytes, so a consumer that commits after the loop
+   * never commits bytes that did not match.
+   */
+  async *blobChunks(descriptor: Descriptor): AsyncGenerator<Buffer> {
+    const path = `/v2/${this.#options.repository}/blobs/${descriptor.digest}`;
+    const response = await this.#call('GET', path, `reading blob ${descriptor.digest}`);
+    if (response.statusCode !== 200) throw this.#statusError(`GET ${path}`, response.statusCode, await response.body.text());
+    const hash = createHash('sha256');
+    let size = 0;
+    let held: Buffer | undefined;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+      if (size > descriptor.size) {
+        response.body.destroy();
+        throw this.#contentMismatch(descriptor, `more than its ${descriptor.size} bytes`);
+      }
+      if (held !== undefined) yield held;
+      held = chunk;
+    }
+    if (size !== descriptor.size) throw this.#contentMismatch(descriptor, `${size} bytes, not ${descriptor.size}`);
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== descriptor.digest) throw this.#contentMismatch(descriptor, `bytes hashing to ${actual}`);
+    if (held !== undefined) yield held;
+  }
+
+  #contentMismatch(descriptor: Descriptor, served: string): BrlError {
+    return new BrlError(`registry ${this.#options.registry} served blob ${descriptor.digest} of ${this.#options.repository} as ${served}`, {
+      hint: 'the registry (or something between it and this host) changed the bytes: nothing was kept; check the registry',
+      exitCode: ExitCode.verifyFailed,
+      code: 'REGISTRY_DIGEST_MISMATCH',
+    });
   }
 
   async #call(method: Dispatcher.HttpMethod, path: string, doing: string, extra: { body?: Buffer | Readable; headers?: Record<string, string> } = {}): Promise<Dispatcher.ResponseData> {

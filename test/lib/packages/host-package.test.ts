@@ -33,7 +33,7 @@ test('the brl-host RPM ships the launchers, their bundles and the boot units, an
   const [rpm] = await rpmsOf('brl-host');
   t.regex(basename(rpm as string), /^bottlerocket-brl-host-0\.1\.0-1\..*\.noarch\.rpm$/);
   const files = (await rpmQuery(rpm as string, ['--qf', '[%{FILENAMES} %{FILEMODES:perms}\n]'])).filter((line) => !line.includes('/licenses/'));
-  const programs = ['api-bridge', 'apiclient', 'apiserver', 'host-boot', 'signpost', 'updog'];
+  const programs = ['api-bridge', 'apiclient', 'apiserver', 'host-boot', 'host-containers', 'host-ctr', 'signpost', 'updog'];
   const inUsrLib = (path: string) => files.filter((line) => line.startsWith(`${sysrootPrefix}/usr/lib/${path}`)).map((line) => line.slice(sysrootPrefix.length));
   t.deepEqual(files.filter((line) => line.includes('/usr/bin/')), programs.map((program) => `${sysrootPrefix}/usr/bin/${program} -rwxr-xr-x`));
   const bundles = inUsrLib('brl');
@@ -49,10 +49,11 @@ test('the brl-host RPM ships the launchers, their bundles and the boot units, an
   t.deepEqual(inUsrLib('systemd/system/local-fs.target.wants/').map((line) => line.split(' ')[0]?.split('/').pop()), ['etc.mount', 'prepare-local.service']);
   t.true(inUsrLib('systemd/system/api-bridge.service').length === 1, 'shipped, but enabled only by the api-bridge feature');
   t.false(wanted.includes('api-bridge.service'));
+  t.true(inUsrLib('systemd/system/host-containers@.service').length === 1, 'a template the host-containers restart command enables per container');
   const requires = (await rpmQuery(rpm as string, ['-R'])).filter((line) => !line.startsWith('rpmlib('));
   t.deepEqual(requires, ['bottlerocket-node-runtime']);
   const licenses = await rpmQuery(rpm as string, ['-l']);
-  for (const bundled of ['tuf-js', 'smol-toml', 'handlebars']) t.true(licenses.some((path) => path.includes(`/licenses/bottlerocket-brl-host/${bundled}/`)), bundled);
+  for (const bundled of ['tuf-js', 'smol-toml', 'handlebars', '@grpc/grpc-js', 'protobufjs']) t.true(licenses.some((path) => path.includes(`/licenses/bottlerocket-brl-host/${bundled}/`)), bundled);
 });
 
 test('settings-defaults picks its dev subpackage by the variant capability and ships merged defaults', async (t) => {

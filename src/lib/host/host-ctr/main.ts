@@ -1,0 +1,76 @@
+// host-ctr's command line: `run` supervises one host container until SIGTERM, `clean-up` removes
+// what is left of one; both talk to host-containerd. Exit 0 / 1 (failure) / 2 (usage).
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ContainerdClient } from '../../containerd/client.ts';
+import { cleanUpContainer, runHostContainer } from './run.ts';
+
+const USAGE = `Usage: host-ctr run --container-id=NAME --source=REFERENCE [--superpowered=true|false]
+       host-ctr clean-up --container-id=NAME
+
+  --containerd-socket PATH   host-containerd's socket (default /run/host-containerd/containerd.sock)
+  --root DIR                 the host root a superpowered container sees (default /)
+  --state-dir DIR            status file and container output (default /run/host-ctr)
+`;
+
+export interface HostCtrIo {
+  stderr(text: string): void;
+  /** Aborted on SIGTERM/SIGINT. */
+  signal: AbortSignal;
+}
+
+export async function hostCtrMain(argv: readonly string[], io: HostCtrIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        'container-id': { type: 'string' },
+        source: { type: 'string' },
+        superpowered: { type: 'string', default: 'false' },
+        'containerd-socket': { type: 'string', default: '/run/host-containerd/containerd.sock' },
+        root: { type: 'string', default: '/' },
+        'state-dir': { type: 'string', default: '/run/host-ctr' },
+      },
+    });
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  const name = values['container-id'];
+  const usage = (message: string): number => {
+    io.stderr(`${message}\n\n${USAGE}`);
+    return 2;
+  };
+  if (positionals.length !== 1 || (command !== 'run' && command !== 'clean-up')) return usage('give one command: run or clean-up');
+  if (name === undefined || !/^[A-Za-z0-9-]{1,76}$/.test(name)) return usage('--container-id must be 1-76 ASCII letters, digits or -');
+  if (values.superpowered !== 'true' && values.superpowered !== 'false') return usage('--superpowered must be true or false');
+  const client = new ContainerdClient(values['containerd-socket']);
+  const log = (line: string): void => io.stderr(`${line}\n`);
+  try {
+    if (command === 'clean-up') {
+      await cleanUpContainer(client, name);
+      return 0;
+    }
+    if (values.source === undefined || values.source === '') return usage('run needs --source');
+    await runHostContainer({
+      client,
+      name,
+      source: values.source,
+      superpowered: values.superpowered === 'true',
+      host: { root: values.root, containerDir: join(values.root, 'local/host-containers', name) },
+      stateDir: values['state-dir'],
+      signal: io.signal,
+      log,
+    });
+    return 0;
+  } catch (error) {
+    log(`host-ctr ${command} ${name}: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
