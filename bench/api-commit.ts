@@ -1,11 +1,12 @@
 // Benchmark: PATCH /settings + POST /tx/commit with 1, 8 and 32 concurrent clients against the apiserver, a bare
 // node:http server (bench/api-bare-server.ts, no work) and a node:http server committing the same change into
 // node:sqlite with WAL and synchronous=FULL (bench/api-sqlite-server.ts), all in the same run; then the fsync and
-// fdatasync calls per commit of the apiserver and the SQLite server, counted by strace in separate passes.
+// fdatasync calls per commit of the apiserver and the SQLite server, counted by strace in separate passes. Each
+// server's CPU per pair (user + system, all threads, from /proc/<pid>/stat) is reported with its throughput.
 // Run: flock /tmp/brl-bench.lock node bench/api-commit.ts [--commits 2000] [--rounds 3] [--count-commits 1000]
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, fdatasyncSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { call, load, startChild, type LoadResult } from './api-call.ts';
@@ -43,6 +44,19 @@ function commitLoad(socket: string, clients: number, total: number): Promise<Loa
     const commit = await call(agent, socket, 'POST', `/tx/commit?tx=${tx}`);
     if (patch.status !== 204 || commit.status !== 200) throw new Error(`${socket}: PATCH ${patch.status} commit ${commit.status}: ${commit.body}`);
   });
+}
+
+/** CPU time (user + system, all threads) a process has used, in µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** A load round against one server, with the server's CPU per PATCH+commit pair. */
+async function measuredLoad(server: Server, pid: number, clients: number, total: number): Promise<LoadResult & { cpuPerPair: number }> {
+  const before = cpuMicros(pid);
+  const result = await commitLoad(server.socket, clients, total);
+  return { ...result, cpuPerPair: (cpuMicros(pid) - before) / total };
 }
 
 /** The apiserver stops on SIGTERM (after checkpointing its log), the others when stdin closes (SQLite closes its database). */
@@ -108,15 +122,16 @@ try {
   // Throughput: for each client count, the three servers take turns `rounds` times (load on the shared machine
   // hits all of them alike); the median round of each is reported.
   const servers = [apiserver, bare, sqlite];
-  const results = new Map<string, LoadResult>();
+  const pids = new Map(servers.map((server, index) => [server.name, children[index]!.pid!]));
+  const results = new Map<string, LoadResult & { cpuPerPair: number }>();
   const fdatasyncLatency = new Map<number, number>();
   for (const clients of CLIENT_COUNTS) {
     for (const server of servers) await commitLoad(server.socket, clients, Math.min(200, commits));
-    const samples = new Map(servers.map((server) => [server.name, [] as LoadResult[]]));
+    const samples = new Map(servers.map((server) => [server.name, [] as (LoadResult & { cpuPerPair: number })[]]));
     const latencies: number[] = [];
     for (let index = 0; index < rounds; index += 1) {
       latencies.push(fdatasyncMs(root));
-      for (const server of servers) samples.get(server.name)!.push(await commitLoad(server.socket, clients, commits));
+      for (const server of servers) samples.get(server.name)!.push(await measuredLoad(server, pids.get(server.name)!, clients, commits));
     }
     latencies.sort((a, b) => a - b);
     fdatasyncLatency.set(clients, latencies[Math.floor(latencies.length / 2)]!);
@@ -163,7 +178,7 @@ try {
         `**${(brl.opsPerSecond / plain.opsPerSecond).toFixed(2)}×** | **${(brl.opsPerSecond / db.opsPerSecond).toFixed(2)}×** | ` +
         `${brl.p99.toFixed(2)} / ${plain.p99.toFixed(2)} / ${db.p99.toFixed(2)} ms | ` +
         `${fsyncsPerCommit.get(`apiserver/${clients}`)!.toFixed(3)} | ${fsyncsPerCommit.get(`node:http + node:sqlite/${clients}`)!.toFixed(3)} | ` +
-        `${syncMs.toFixed(2)} ms | ${bound.toFixed(2)}× |`,
+        `${syncMs.toFixed(2)} ms | ${bound.toFixed(2)}× | ${brl.cpuPerPair.toFixed(0)} / ${plain.cpuPerPair.toFixed(0)} / ${db.cpuPerPair.toFixed(0)} µs |`,
     );
   }
   const strace = execFileSync('strace', ['-V'], { encoding: 'utf8' }).split('\n')[0];
@@ -179,10 +194,11 @@ cores (load average ≈ ${loadavg()[0]?.toFixed(1)}), Node ${process.versions.no
 fdatasync: median of 100 writes of 128 bytes over zeros, each followed by \`fdatasync\`, in a preallocated file beside
 the datastore, before each round (median of the rounds). Bound vs (a): the most any server that waits for one
 fdatasync per commit can reach against (a) here, 1 / (1 + fdatasync × (a) ÷ clients), since each client's cycle is at
-least (a)'s plus one fdatasync.
+least (a)'s plus one fdatasync. CPU per pair: each server's user + system time over the round (all its threads, from
+\`/proc/<pid>/stat\`, 10 ms ticks) divided by the pairs, in the round reported.
 
-| clients | apiserver | (a) bare | (b) sqlite | vs (a) | vs (b) | p99 brl / (a) / (b) | apiserver fsyncs/commit | sqlite fsyncs/commit | fdatasync | bound vs (a) |
-|---|---|---|---|---|---|---|---|---|---|---|
+| clients | apiserver | (a) bare | (b) sqlite | vs (a) | vs (b) | p99 brl / (a) / (b) | apiserver fsyncs/commit | sqlite fsyncs/commit | fdatasync | bound vs (a) | CPU per pair brl / (a) / (b) |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `);
 } finally {

@@ -31,6 +31,18 @@ test('GET /settings returns the committed defaults, filtered by keys or prefix',
   t.is(empty.body, "Input 'keys' cannot be empty");
 });
 
+test('escaped request targets are read as URL parsing reads them: %-escapes and + decoded in the query, not in the path', async (t) => {
+  const { call } = await startServer(t);
+  t.is((await call('PATCH', '/settings?tx=two+words', { motd: 'escaped' })).status, 204);
+  t.deepEqual(JSON.parse((await call('GET', '/tx/list')).body), ['two words']);
+  t.deepEqual(JSON.parse((await call('POST', '/tx/commit?tx=two%20words')).body), ['settings.motd']);
+  t.deepEqual(JSON.parse((await call('GET', '/settings?keys=settings%2Emotd')).body), { motd: 'escaped' });
+  t.deepEqual(JSON.parse((await call('GET', '/tx/../settings?keys=settings.motd')).body), { motd: 'escaped' });
+  const escapedPath = await call('GET', '/sett%69ngs');
+  t.is(escapedPath.status, 404);
+  t.is(escapedPath.body, 'Not found: /sett%69ngs');
+});
+
 test('GET / filters each section by prefix as upstream does', async (t) => {
   const { call } = await startServer(t);
   const se = JSON.parse((await call('GET', '/?prefix=se')).body);

@@ -135,6 +135,27 @@ test('a merged result that fails validation is refused and live stays as it was'
   t.deepEqual(store.listTransactions(), ['bad'], 'the refused transaction stays pending');
 });
 
+test('a commit is validated over the merged settings groups it touches, so a conflict between two transactions in one group is refused', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  const seen: string[][] = [];
+  const store = await Datastore.open(base, {
+    validateCommit: (settings) => {
+      seen.push(Object.keys(settings).sort());
+      const pair = settings.pair as Record<string, unknown> | undefined;
+      if (pair?.a !== undefined && pair.b !== undefined) throw new Error('pair.a and pair.b exclude each other');
+    },
+  });
+  await store.writePending('a', flatten({ pair: { a: 1 }, motd: 'one' }, ['settings']));
+  await store.commit('a');
+  await store.writePending('b', flatten({ pair: { b: 2 } }, ['settings']));
+  await t.throwsAsync(store.commit('b'), { message: 'pair.a and pair.b exclude each other' });
+  await store.writePending('c', flatten({ ntp: { options: ['iburst'] } }, ['settings']));
+  await store.commit('c');
+  t.deepEqual(seen, [['motd', 'pair'], ['pair'], ['ntp']], 'each check sees the groups its commit touches, merged with what is committed');
+  t.deepEqual(store.document(['settings']), { pair: { a: 1 }, motd: 'one', ntp: { options: ['iburst'] } });
+});
+
 // ---- pending transactions ----
 
 test('a transaction written into pending/ before the store opened is read, kept on disk in step with PATCHes, and dropped durably at commit', async (t) => {

@@ -32,10 +32,37 @@ export function ok(json: unknown): Reply {
 
 export type Query = ReadonlyMap<string, string>;
 
-export function parseQuery(search: URLSearchParams): Map<string, string> {
+export interface RequestTarget {
+  pathname: string;
+  /** `?…` as `URL.search` gives it (empty without a query); with the path, the response cache's key. */
+  search: string;
+  query: Map<string, string>;
+}
+
+/** Paths and queries that need neither decoding nor dot-segment resolution: what API clients send. */
+const PLAIN_TARGET = /^(\/(?:[\w-][\w/-]*)?)(?:\?([\w.,=&-]*))?$/;
+
+/**
+ * Splits a request target into path and query (first value of each name wins, as upstream). Plain
+ * targets are split by hand, which WHATWG URL parsing would leave unchanged; anything else (escapes,
+ * `+`, dot segments, a leading `//`, fragments) goes through `URL`.
+ */
+export function parseTarget(target: string): RequestTarget {
   const query = new Map<string, string>();
-  for (const [name, value] of search) if (!query.has(name)) query.set(name, value);
-  return query;
+  const plain = PLAIN_TARGET.exec(target);
+  if (plain !== null) {
+    const text = plain[2] ?? '';
+    for (const pair of text.split('&')) {
+      if (pair.length === 0) continue;
+      const equals = pair.indexOf('=');
+      const name = equals < 0 ? pair : pair.slice(0, equals);
+      if (!query.has(name)) query.set(name, equals < 0 ? '' : pair.slice(equals + 1));
+    }
+    return { pathname: plain[1] as string, search: text.length > 0 ? `?${text}` : '', query };
+  }
+  const url = new URL(target, 'http://localhost');
+  for (const [name, value] of url.searchParams) if (!query.has(name)) query.set(name, value);
+  return { pathname: url.pathname, search: url.search, query };
 }
 
 /** An optional input: absent → undefined; present but empty → 400, as upstream. */
@@ -85,7 +112,7 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Buffe
       chunks.push(chunk);
     });
     request.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
+      if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
     });
     request.on('error', (error) => {
       if (!failed) reject(error);
@@ -94,10 +121,12 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Buffe
 }
 
 /** Parses a JSON body; bad UTF-8 or JSON → 400 with the parser's reason. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export function parseJsonBody(body: Buffer): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = UTF8.decode(body);
   } catch {
     throw new HttpError(400, 'Request body is not valid UTF-8');
   }

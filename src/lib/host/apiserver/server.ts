@@ -10,7 +10,7 @@ import { hostPaths } from '../paths.ts';
 import { readOsInfo, type OsInfo } from '../os-release.ts';
 import { ApplyRunner } from '../render/runner.ts';
 import { SettingsModel } from '../settings/model.ts';
-import { HttpError, parseQuery, readBody, type Reply } from './http.ts';
+import { HttpError, parseTarget, readBody, type Reply } from './http.ts';
 import { ROUTES, type Method, type RouteContext } from './routes.ts';
 import { UpdateController } from './updates.ts';
 import { ExecTargetError, type ExecLauncher } from '../exec/launcher.ts';
@@ -151,48 +151,44 @@ export class ApiServer {
     } catch (error) {
       if (error instanceof HttpError) {
         reply = { status: error.status, text: error.message };
-        headers = error.headers;
+        headers = { ...error.headers };
       } else {
         this.log(`${request.method} ${request.url}: ${(error as Error).stack ?? String(error)}`);
         reply = { status: 500, text: (error as Error).message };
       }
       request.resume();
     }
-    if (reply.json !== undefined || reply.jsonText !== undefined) {
-      const body = reply.jsonText ?? JSON.stringify(reply.json);
-      response.writeHead(reply.status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      response.end(body);
-    } else if (reply.text !== undefined) {
-      const type = reply.contentType ?? 'text/plain; charset=utf-8';
-      response.writeHead(reply.status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(reply.text) });
-      response.end(reply.text);
-    } else {
+    const body = reply.jsonText ?? (reply.json === undefined ? reply.text : JSON.stringify(reply.json));
+    if (body === undefined) {
       response.writeHead(reply.status, headers);
       response.end();
+      return;
     }
+    const type = reply.json !== undefined || reply.jsonText !== undefined ? 'application/json' : (reply.contentType ?? 'text/plain; charset=utf-8');
+    // One header object handed to writeHead as it is (Node's fast path when no header was set before).
+    headers['content-type'] = type;
+    headers['content-length'] = String(Buffer.byteLength(body));
+    response.writeHead(reply.status, headers);
+    response.end(body);
   }
 
   private async dispatch(request: IncomingMessage): Promise<Reply> {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const methods = ROUTES[url.pathname];
-    if (!methods) throw new HttpError(404, `Not found: ${url.pathname}`);
+    const { pathname, search, query } = parseTarget(request.url ?? '/');
+    const methods = ROUTES[pathname];
+    if (!methods) throw new HttpError(404, `Not found: ${pathname}`);
     const route = methods[request.method as Method];
     if (!route) {
-      throw new HttpError(405, `Method ${request.method} is not allowed on ${url.pathname}`, {
+      throw new HttpError(405, `Method ${request.method} is not allowed on ${pathname}`, {
         allow: Object.keys(methods).join(', '),
       });
     }
-    const cacheKey = `${url.pathname}${url.search}`;
-    if (route.cacheable) {
-      const cached = this.cache.get(cacheKey);
-      if (cached && cached.generation === this.store.generation) return { status: 200, jsonText: cached.body };
-    }
+    if (!route.cacheable) return route.handler(this.context, { query, body: () => readBody(request, this.maxBodyBytes) });
+    const cacheKey = `${pathname}${search}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached && cached.generation === this.store.generation) return { status: 200, jsonText: cached.body };
     const generation = this.store.generation;
-    const reply = await route.handler(this.context, {
-      query: parseQuery(url.searchParams),
-      body: () => readBody(request, this.maxBodyBytes),
-    });
-    if (route.cacheable && reply.status === 200 && reply.json !== undefined && generation === this.store.generation) {
+    const reply = await route.handler(this.context, { query, body: () => readBody(request, this.maxBodyBytes) });
+    if (reply.status === 200 && reply.json !== undefined && generation === this.store.generation) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       const body = JSON.stringify(reply.json);
       this.cache.set(cacheKey, { generation, body });

@@ -1,5 +1,5 @@
 // The filesystem datastore: Bottlerocket's on-disk layout, with atomic, durable, group commits through a log.
-import { writeSync } from 'node:fs';
+import { fdatasync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -57,7 +57,7 @@ interface LogRecord {
 }
 
 interface StagedBatch {
-  working: Map<string, StoredEntry>;
+  working: StagedView;
   accepted: { request: QueuedCommit; keys: string[] }[];
   record: LogRecord;
 }
@@ -85,7 +85,10 @@ interface QueuedCommit {
 }
 
 export interface DatastoreOptions {
-  /** Checks the whole committed `settings` document a commit would produce; throw to refuse it. */
+  /**
+   * Checks what a commit would leave in the `settings` groups it touches (the committed document
+   * with only those groups); throw to refuse it.
+   */
   validateCommit?: (settings: JsonObject) => void;
   /** The log is checkpointed into live/ once it holds this many bytes (default 1 MiB). */
   checkpointBytes?: number;
@@ -360,9 +363,16 @@ export class Datastore {
 
   /** Folds the log into live/ once no commit has come for a while, so live/ is current for anyone reading it. */
   private armIdleCheckpoint(): void {
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    if (this.logBytes === 0 || this.failure !== undefined) return;
+    if (this.logBytes === 0 || this.failure !== undefined) {
+      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      return;
+    }
+    // Re-armed after every batch: moving the running timer costs less than replacing it.
+    if (this.idleTimer !== undefined) {
+      this.idleTimer.refresh();
+      return;
+    }
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       this.checkpointWanted = true;
@@ -393,7 +403,7 @@ export class Datastore {
       for (const { request } of accepted) request.reject(error);
       return;
     }
-    this.live = working;
+    working.applyTo(this.live);
     this.generation += 1;
     for (const segments of record.del) this.dirty.set(keyName(segments), segments);
     for (const [segments] of record.set) this.dirty.set(keyName(segments), segments);
@@ -408,7 +418,7 @@ export class Datastore {
    * record is on disk loses them, but none of them was acknowledged).
    */
   private async stageBatch(batch: QueuedCommit[]): Promise<StagedBatch | undefined> {
-    const working = new Map(this.live);
+    const working = new StagedView(this.live);
     const accepted: { request: QueuedCommit; keys: string[] }[] = [];
     const consumed = new Set<string>();
     const changed = new Map<string, string[]>();
@@ -425,38 +435,31 @@ export class Datastore {
         request.reject(new NothingToCommitError());
         continue;
       }
-      // Applied in place; what a refused transaction changed is put back from `previous`.
-      const previous = new Map<string, StoredEntry | undefined>();
+      // Applied to the view in place; a refused transaction's changes are taken back.
+      const mark = working.mark();
       const keys = new Map<string, string[]>();
-      const put = (name: string, entry: StoredEntry | undefined): void => {
-        if (!previous.has(name)) previous.set(name, working.get(name));
-        if (entry === undefined) working.delete(name);
-        else working.set(name, entry);
-      };
       for (const prefix of removals) {
-        let removedAny = false;
-        for (const [name, entry] of working) {
-          if (isSegmentPrefix(prefix, entry.segments)) {
-            put(name, undefined);
-            keys.set(name, entry.segments);
-            removedAny = true;
-          }
+        const below: StoredEntry[] = [];
+        working.forEach((entry) => {
+          if (isSegmentPrefix(prefix, entry.segments)) below.push(entry);
+        });
+        for (const entry of below) {
+          const name = keyName(entry.segments);
+          working.put(name, null);
+          keys.set(name, entry.segments);
         }
-        if (!removedAny) keys.set(keyName(prefix), prefix);
+        if (below.length === 0) keys.set(keyName(prefix), prefix);
       }
       for (const entry of values) {
         const name = keyName(entry.segments);
-        put(name, entry);
+        working.put(name, entry);
         keys.set(name, entry.segments);
       }
       try {
         for (const entry of values) checkNoNesting(working, entry.segments);
-        this.validateCommit?.(documentOf(working, 'settings'));
+        if (this.validateCommit !== undefined) this.validateCommit(settingsTouched(working, keys.values()));
       } catch (error) {
-        for (const [name, entry] of previous) {
-          if (entry === undefined) working.delete(name);
-          else working.set(name, entry);
-        }
+        working.rollBack(mark);
         request.reject(error);
         continue;
       }
@@ -518,7 +521,7 @@ export class Datastore {
     }
     this.logBytes += frame.length;
     this.counters.fsyncs += 1;
-    await this.log.datasync();
+    await datasync(this.log.fd);
     this.counters.logWrites += 1;
     this.seq = record.seq;
   }
@@ -680,11 +683,82 @@ export class Datastore {
   }
 }
 
-/** The nested document of the keys below `root` in a flat map. */
-export function documentOf(entries: Map<string, StoredEntry>, root: string): JsonObject {
+/**
+ * The settings groups (`settings.<group>`) that `changed` keys fall in, as the commit would leave
+ * them: the document a commit is validated over. Groups a commit does not touch were validated
+ * when they were committed; a change to `settings` itself takes the whole document.
+ */
+function settingsTouched(entries: StagedView, changed: Iterable<readonly string[]>): JsonObject {
+  const groups = new Set<string>();
+  let whole = false;
+  for (const segments of changed) {
+    if (segments.length < 2) whole = true;
+    else groups.add(segments[1] as string);
+  }
   const below: StoredEntry[] = [];
-  for (const entry of entries.values()) if (entry.segments[0] === root) below.push(entry);
+  entries.forEach((entry) => {
+    if (entry.segments[0] === 'settings' && (whole || groups.has(entry.segments[1] as string))) below.push(entry);
+  });
   return unflatten(below, 1);
+}
+
+/**
+ * The committed entries with a batch's changes over them, so staging a batch does not copy the
+ * committed map; the changes are applied to it once the batch's record is on disk.
+ */
+class StagedView {
+  /** Changed keys: the new entry, or null where the batch removes the key. */
+  private readonly changes = new Map<string, StoredEntry | null>();
+  /** What each change replaced, in order, so a refused transaction's changes can be taken back. */
+  private readonly undo: [string, StoredEntry | null | undefined][] = [];
+  private readonly base: ReadonlyMap<string, StoredEntry>;
+
+  constructor(base: ReadonlyMap<string, StoredEntry>) {
+    this.base = base;
+  }
+
+  has(name: string): boolean {
+    const change = this.changes.get(name);
+    return change === undefined ? this.base.has(name) : change !== null;
+  }
+
+  get(name: string): StoredEntry | undefined {
+    const change = this.changes.get(name);
+    return change === undefined ? this.base.get(name) : (change ?? undefined);
+  }
+
+  forEach(visit: (entry: StoredEntry) => void): void {
+    this.base.forEach((entry, name) => {
+      if (!this.changes.has(name)) visit(entry);
+    });
+    this.changes.forEach((entry) => {
+      if (entry !== null) visit(entry);
+    });
+  }
+
+  put(name: string, entry: StoredEntry | null): void {
+    this.undo.push([name, this.changes.get(name)]);
+    this.changes.set(name, entry);
+  }
+
+  mark(): number {
+    return this.undo.length;
+  }
+
+  rollBack(mark: number): void {
+    while (this.undo.length > mark) {
+      const [name, before] = this.undo.pop() as [string, StoredEntry | null | undefined];
+      if (before === undefined) this.changes.delete(name);
+      else this.changes.set(name, before);
+    }
+  }
+
+  applyTo(target: Map<string, StoredEntry>): void {
+    this.changes.forEach((entry, name) => {
+      if (entry === null) target.delete(name);
+      else target.set(name, entry);
+    });
+  }
 }
 
 /** Creates the directories of `segments` below `root`; a created directory and its parent go into `dirs` to be fsynced. */
@@ -726,15 +800,17 @@ async function removeDataFile(root: string, segments: readonly string[], dirs: S
 }
 
 /** A key may not be set where another key is its parent or its child: live/ could not hold both. */
-function checkNoNesting(entries: Map<string, StoredEntry>, segments: readonly string[]): void {
+function checkNoNesting(entries: StagedView, segments: readonly string[]): void {
   for (let length = 1; length < segments.length; length += 1) {
     const parent = keyName(segments.slice(0, length));
     if (entries.has(parent)) throw new KeyNestingError(`Cannot set ${keyName(segments)}: ${parent} holds a value`);
   }
-  for (const entry of entries.values()) {
-    if (entry.segments.length > segments.length && isSegmentPrefix(segments, entry.segments)) {
-      throw new KeyNestingError(`Cannot set ${keyName(segments)} to a value: ${keyName(entry.segments)} is below it`);
-    }
+  let below: StoredEntry | undefined;
+  entries.forEach((entry) => {
+    if (below === undefined && entry.segments.length > segments.length && isSegmentPrefix(segments, entry.segments)) below = entry;
+  });
+  if (below !== undefined) {
+    throw new KeyNestingError(`Cannot set ${keyName(segments)} to a value: ${keyName(below.segments)} is below it`);
   }
 }
 
@@ -811,6 +887,11 @@ async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
 
 function ignoreMissing(error: unknown): void {
   if (errnoCode(error) !== 'ENOENT') throw error;
+}
+
+/** `fdatasync` through the callback API: one thread-pool request, without FileHandle's promise bookkeeping. */
+function datasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (error) => (error === null ? resolve() : reject(error))));
 }
 
 async function exists(path: string): Promise<boolean> {

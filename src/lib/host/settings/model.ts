@@ -31,7 +31,7 @@ export class SettingsModel {
     checkValue(this.schema, fragment, 'settings', { allowNull: true });
   }
 
-  /** The complete settings a commit would leave. */
+  /** The settings a commit would leave: the whole document, or the groups the commit touches. */
   checkCommitted(settings: JsonObject): void {
     checkValue(this.schema, settings, 'settings', { allowNull: false });
   }
