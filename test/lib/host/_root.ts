@@ -1,4 +1,5 @@
 // Test roots: a dev-variant root with a seeded datastore and, optionally, a running apiserver.
+import { Agent, request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,4 +34,18 @@ export async function startServer(
   await server.applier.idle();
   await server.store.settle();
   return { root, server, call };
+}
+
+/** One request on a client's keep-alive connection; resolves only with a whole response. */
+export function send(agent: Agent, socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request({ socketPath, agent, method, path, headers: { 'content-type': 'application/json' } }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('error', reject);
+      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
 }

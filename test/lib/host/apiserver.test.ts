@@ -2,7 +2,7 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,7 +11,7 @@ import { ApiServer } from '../../../src/lib/host/apiserver/server.ts';
 import { readVersionChain } from '../../../src/lib/host/datastore/layout.ts';
 import { Datastore } from '../../../src/lib/host/datastore/store.ts';
 import { hostPaths } from '../../../src/lib/host/paths.ts';
-import { makeRoot, startServer } from './_root.ts';
+import { makeRoot, send, startServer } from './_root.ts';
 
 const run = promisify(execFile);
 
@@ -363,15 +363,3 @@ test('8 clients committing in loops share log flushes, and every acknowledged co
   for (let client = 0; client < clients; client += 1) t.is(sysctl[`loop-c${client}`], `${rounds}`);
 });
 
-function send(agent: Agent, socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ socketPath, agent, method, path, headers: { 'content-type': 'application/json' } }, (incoming) => {
-      const chunks: Buffer[] = [];
-      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-      incoming.on('error', reject);
-      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}

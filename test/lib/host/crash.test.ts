@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { COMMIT_LOG, Datastore } from '../../../src/lib/host/datastore/store.ts'
 import { runStorewolf } from '../../../src/lib/host/boot/storewolf.ts';
 import { hostPaths } from '../../../src/lib/host/paths.ts';
 import { SettingsModel } from '../../../src/lib/host/settings/model.ts';
-import { makeRoot } from './_root.ts';
+import { makeRoot, send } from './_root.ts';
 
 const loop = fileURLToPath(new URL('../../fixtures/host/commit-loop.ts', import.meta.url));
 const apiserverEntry = fileURLToPath(new URL('../../../src/bin/apiserver.ts', import.meta.url));
@@ -71,19 +71,6 @@ function seeded(state: number): () => number {
   };
 }
 
-/** One request on a client's keep-alive connection; resolves only with a whole response. */
-function send(agent: Agent, socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request({ socketPath, agent, method, path, headers: { 'content-type': 'application/json' } }, (incoming) => {
-      const chunks: Buffer[] = [];
-      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
-      incoming.on('error', reject);
-      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}
 
 interface RunningServer {
   process: ReturnType<typeof spawn>;
