@@ -28,3 +28,14 @@ export async function mapLimit<Item, Result>(
   if (failure !== undefined) throw failure.error;
   return results;
 }
+
+/**
+ * Awaits every promise; when some reject, rethrows the rejection of the first in list order (not
+ * the first in time), so the error a user sees for the same input does not depend on timing.
+ */
+export async function allInOrder<Result>(promises: readonly Promise<Result>[]): Promise<Result[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<Result>).value);
+}

@@ -1,5 +1,6 @@
 // The project's Secure Boot key set in one directory: made once by `brl keys secure-boot init`, read by image builds, never made by one.
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { allInOrder } from '../core/concurrency.ts';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -156,7 +157,7 @@ export async function loadFirmwareCertificates(dir: string): Promise<FirmwareCer
     const path = join(resolve(dir), file);
     return parseCertificate(await readUserFile(path, { what: 'Secure Boot certificate', hint: 'create the key set with brl keys secure-boot init' }), path).raw;
   };
-  const [pk, kek, db] = await Promise.all([read(keySetFiles.pkCertificate), read(keySetFiles.kekCertificate), read(keySetFiles.dbCertificate)]);
+  const [pk, kek, db] = await allInOrder([read(keySetFiles.pkCertificate), read(keySetFiles.kekCertificate), read(keySetFiles.dbCertificate)]);
   return { pk: pk!, kek: kek!, db: db! };
 }
 
@@ -194,7 +195,7 @@ export async function loadBootSigningKeys(locations: SigningKeyLocations, now: D
     }
     return certificate;
   };
-  const [pk, kek, db, codeSigningCertificate] = await Promise.all(
+  const [pk, kek, db, codeSigningCertificate] = await allInOrder(
     [keySetFiles.pkCertificate, keySetFiles.kekCertificate, keySetFiles.dbCertificate, keySetFiles.codeSigningCertificate].map(readCertificate),
   );
   if (!codeSigningCertificate!.checkIssued(db!) || !codeSigningCertificate!.verify(db!.publicKey)) {
@@ -206,7 +207,7 @@ export async function loadBootSigningKeys(locations: SigningKeyLocations, now: D
   }
   const codeSigningSource = locations.codeSigningKey ?? { kind: 'file', path: join(dir, keySetFiles.codeSigningKey) };
   const grubSource = locations.grubKey ?? { kind: 'file', path: join(dir, keySetFiles.grubKey) };
-  const [codeSigner, grubSigner] = await Promise.all([openSigner(codeSigningSource), openSigner(grubSource)]);
+  const [codeSigner, grubSigner] = await allInOrder([openSigner(codeSigningSource), openSigner(grubSource)]);
   for (const [signer, source] of [[codeSigner!, codeSigningSource], [grubSigner!, grubSource]] as const) {
     if (signer.publicKey.keytype !== 'rsa') {
       throw new BrlError(`${keySourceUrl(source)} is a ${signer.publicKey.keytype} key; Secure Boot signatures need RSA`, {

@@ -30,6 +30,6 @@ test('a misspelled section of brl.toml is an error naming it, not ignored', asyn
   const project = mkdtempSync(join(tmpdir(), 'brl-config-'));
   writeFileSync(join(project, 'brl.toml'), '[build]\njobs = 2\n\n[fecth]\nupstream-fallback = true\n');
   const error = await t.throwsAsync(loadBuildConfig(project));
-  t.regex(error?.message ?? '', /brl\.toml:4: fecth: unknown key \(expected one of: fetch, build\)/);
+  t.regex(error?.message ?? '', /brl\.toml:4: fecth: unknown key \(expected one of: fetch, build, secure-boot\)/);
   await t.throwsAsync(loadFetchConfig(project), { message: /fecth: unknown key/ });
 });
