@@ -5,14 +5,16 @@ import { dirname } from 'node:path';
 import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
 import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
 import { isBrlError } from '../lib/core/errors.ts';
+import { HOST_CONTAINERD_SOCKET, hostContainerdLauncher } from '../lib/host/exec/host-containerd.ts';
 
 const USAGE = `Usage: apiserver [--root DIR] [--datastore-path PATH] [--socket-path PATH] [--socket-gid GID]
-                 [--updog COMMAND] [--max-body-bytes N] [--log-level LEVEL]
+                 [--exec-socket-path PATH] [--updog COMMAND] [--max-body-bytes N] [--log-level LEVEL]
 
   --root DIR              host root the fixed paths live under (default /)
   --datastore-path PATH   the datastore's 'current' link (default <root>/var/lib/bottlerocket/datastore/current)
   --socket-path PATH      API socket (default <root>/run/api.sock)
   --socket-gid GID        group owning the socket (mode 0660)
+  --exec-socket-path PATH host-containerd's socket, where /exec runs commands (default ${HOST_CONTAINERD_SOCKET})
   --updog COMMAND         updog program for update actions (default updog)
   --max-body-bytes N      larger request bodies get 413 (default 1048576)
   --log-level LEVEL       accepted for compatibility with upstream unit files
@@ -31,6 +33,7 @@ try {
       'datastore-path': { type: 'string' },
       'socket-path': { type: 'string' },
       'socket-gid': { type: 'string' },
+      'exec-socket-path': { type: 'string', default: HOST_CONTAINERD_SOCKET },
       updog: { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'log-level': { type: 'string' },
@@ -59,6 +62,7 @@ try {
     ...(datastorePath === undefined ? {} : { datastoreBase: dirname(datastorePath) }),
     ...(values['socket-path'] === undefined ? {} : { socketPath: values['socket-path'] }),
     ...(socketGid === undefined ? {} : { socketGid }),
+    execLauncher: hostContainerdLauncher(values['exec-socket-path']),
     ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
     ...(values.updog === undefined ? {} : { updogCommand: values.updog.split(' ') }),
   });

@@ -3,6 +3,7 @@ import { BRL_UPDOG } from '../lib/host/apiserver/updates.ts';
 import { BrlCommand } from '../lib/cli/base-command.ts';
 import { BrlError, ExitCode } from '../lib/core/errors.ts';
 import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
+import { HOST_CONTAINERD_SOCKET, hostContainerdLauncher } from '../lib/host/exec/host-containerd.ts';
 import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
 import { serveUntilSignal } from '../lib/host/serve.ts';
 
@@ -19,6 +20,7 @@ export default class Apiserver extends BrlCommand<{ socket: string }> {
     root: Flags.string({ description: 'host root the fixed paths live under', default: '/' }),
     socket: Flags.string({ description: 'API socket path (default <root>/run/api.sock)' }),
     'socket-gid': Flags.integer({ description: 'group that owns the socket', min: 0 }),
+    'exec-socket-path': Flags.string({ description: 'host-containerd socket where /exec runs commands in host containers', default: HOST_CONTAINERD_SOCKET }),
     updog: Flags.string({ description: 'updog command for update actions (default: brl\'s bin/updog)', default: BRL_UPDOG }),
     'max-body-bytes': Flags.integer({ description: 'larger request bodies get 413', min: 1 }),
   };
@@ -32,6 +34,7 @@ export default class Apiserver extends BrlCommand<{ socket: string }> {
         updogCommand: flags.updog.split(' '),
         ...(flags.socket === undefined ? {} : { socketPath: flags.socket }),
         ...(flags['socket-gid'] === undefined ? {} : { socketGid: flags['socket-gid'] }),
+        execLauncher: hostContainerdLauncher(flags['exec-socket-path']),
         ...(flags['max-body-bytes'] === undefined ? {} : { maxBodyBytes: flags['max-body-bytes'] }),
       });
     } catch (error) {

@@ -13,6 +13,8 @@ import WebSocket from 'ws';
 import { main } from '../../../src/lib/host/apiclient/main.ts';
 import type { ExecStreams } from '../../../src/lib/host/apiclient/exec.ts';
 import { ContainerdExecLauncher } from '../../../src/lib/host/exec/containerd-launcher.ts';
+import { hostContainerdLauncher } from '../../../src/lib/host/exec/host-containerd.ts';
+import type { ExecLauncher } from '../../../src/lib/host/exec/launcher.ts';
 import { cleanUpContainer } from '../../../src/lib/host/host-ctr/run.ts';
 import { hostContainerSpec } from '../../../src/lib/host/host-ctr/runtime-spec.ts';
 import { startContainerd, type TestContainerd } from '../host-ctr/containerd.ts';
@@ -84,8 +86,8 @@ interface ExecRun {
   stderr: string;
 }
 
-async function apiclient(t: ExecutionContext, args: string[], stdin: Readable, terminal?: { rows: number; cols: number }): Promise<ExecRun> {
-  const { server } = await startServer(t, { execLauncher: launcher });
+async function apiclient(t: ExecutionContext, args: string[], stdin: Readable, terminal?: { rows: number; cols: number }, execLauncher: ExecLauncher = launcher): Promise<ExecRun> {
+  const { server } = await startServer(t, { execLauncher });
   const out = new PassThrough();
   let stdout = '';
   out.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -138,13 +140,21 @@ containerTest('apiclient exec -t: a real terminal of the client\'s size, TERM=sc
   t.is(run.stdout.replaceAll('\r', ''), '41 133\ntty\nscreen\n');
 });
 
-containerTest('an unknown target and a container that is not running fail naming the target, exit 1', async (t) => {
-  const unknown = await apiclient(t, ['exec', 'nosuch', 'true'], Readable.from([]));
+containerTest('the apiserver\'s launcher: an unknown target and a container that is not running fail naming the target, exit 1; no socket, no host containers', async (t) => {
+  const apiserverLauncher = hostContainerdLauncher(containerd.socket);
+  const unknown = await apiclient(t, ['exec', 'nosuch', 'true'], Readable.from([]), undefined, apiserverLauncher);
   t.is(unknown.code, 1);
   t.regex(unknown.stderr, /no host container named 'nosuch'/);
-  const notRunning = await apiclient(t, ['exec', stopped, 'true'], Readable.from([]));
+  const notRunning = await apiclient(t, ['exec', stopped, 'true'], Readable.from([]), undefined, apiserverLauncher);
   t.is(notRunning.code, 1);
   t.regex(notRunning.stderr, new RegExp(`host container '${stopped}' is not running \\(no task\\)`));
+  const ran = await apiclient(t, ['exec', admin, 'sh', '-c', 'exit 5'], Readable.from([]), undefined, apiserverLauncher);
+  t.is(ran.code, 5, ran.stderr);
+  const noSocket = join(workDir, 'no-containerd.sock');
+  const missing = await apiclient(t, ['exec', admin, 'true'], Readable.from([]), undefined, hostContainerdLauncher(noSocket));
+  t.is(missing.code, 1);
+  // (A close reason is cut at 123 bytes: the long temp path does not fit.)
+  t.true(`cannot exec in '${admin}': this host runs no host containers (no ${noSocket})`.startsWith(/\[ERROR\] (.*)/.exec(missing.stderr)?.[1] ?? '-'), missing.stderr);
 });
 
 containerTest('a client that goes away takes the exec\'d process with it', async (t) => {

@@ -12,11 +12,10 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ContainerdClient, GrpcStatus, isGrpcStatus, type AnyMessage } from '../../containerd/client.ts';
+import { HOST_CONTAINERD_SOCKET } from './host-containerd.ts';
 import { ExecTargetError, type ExecLauncher, type ExecProcess } from './launcher.ts';
 import type { InitializeRequest } from './messages.ts';
 
-/** Upstream's host-containerd socket, where host-ctr runs the host containers. */
-export const HOST_CONTAINERD_SOCKET = '/run/host-containerd/containerd.sock';
 
 const processSpecType = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
