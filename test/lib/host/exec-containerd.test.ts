@@ -175,3 +175,21 @@ containerTest('a client that goes away takes the exec\'d process with it', async
   for (const deadline = Date.now() + 5000; (await readdir(fifoParent)).length > 0 && Date.now() < deadline; ) await sleep(100);
   t.deepEqual(await readdir(fifoParent), [], 'and cleaned up after');
 });
+
+containerTest('Winch resizes the terminal of a running command', async (t) => {
+  const { server } = await startServer(t, { execLauncher: launcher });
+  const ws = new WebSocket(`ws+unix://${server.socketPath}:/exec`);
+  await new Promise<void>((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let output = '';
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) output += data.toString();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.send(JSON.stringify({ Initialize: { command: ['sh', '-c', 'stty -echo; stty size; read line; stty size'], target: admin, tty: { size: { rows: 24, cols: 80 } } } }));
+  for (const deadline = Date.now() + 10_000; !output.includes('24 80') && Date.now() < deadline; ) await sleep(50);
+  ws.send(JSON.stringify({ Winch: { rows: 50, cols: 120 } }));
+  await sleep(500);
+  ws.send(Buffer.from('go\r'));
+  t.deepEqual(await closed, { code: 1000, reason: '0' });
+  t.is(output.replaceAll('\r', ''), '24 80\n50 120\n');
+});
