@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { main } from '../../../src/lib/host/apiclient/main.ts';
 import type { ExecStreams } from '../../../src/lib/host/apiclient/exec.ts';
-import { ContainerdExecLauncher } from '../../../src/lib/host/exec/containerd-launcher.ts';
+import { ContainerdExecLauncher, execId, execProcessSpec } from '../../../src/lib/host/exec/containerd-launcher.ts';
 import { hostContainerdLauncher } from '../../../src/lib/host/exec/host-containerd.ts';
 import type { ExecLauncher } from '../../../src/lib/host/exec/launcher.ts';
 import { cleanUpContainer } from '../../../src/lib/host/host-ctr/run.ts';
@@ -78,6 +78,17 @@ test.after.always(async () => {
   await cleanUpContainer(containerd.client, stopped).catch(() => undefined);
   await containerd.stop();
   await rm(workDir, { recursive: true, force: true });
+});
+
+test('exec IDs are upstream\'s apiexec-<16 alnum>; the process spec is the container\'s with the command, TERM=screen and the terminal\'s size', (t) => {
+  const ids = new Set(Array.from({ length: 100 }, () => execId()));
+  t.is(ids.size, 100);
+  for (const id of ids) t.regex(id, /^apiexec-[A-Za-z0-9]{16}$/);
+  const container = { process: { user: { uid: 7, gid: 7 }, cwd: '/home', args: ['init'], env: ['PATH=/bin', 'TERM=xterm'], terminal: false } };
+  t.deepEqual(execProcessSpec(container, { command: ['sh', '-c', 'true'], target: 'admin', tty: { size: { rows: 3, cols: 4 } } }), {
+    user: { uid: 7, gid: 7 }, cwd: '/home', args: ['sh', '-c', 'true'], env: ['PATH=/bin', 'TERM=screen'], terminal: true, consoleSize: { height: 3, width: 4 },
+  });
+  t.deepEqual(execProcessSpec(container, { command: ['true'], target: 'admin', tty: null }).terminal, false);
 });
 
 interface ExecRun {

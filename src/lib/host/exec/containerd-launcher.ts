@@ -16,7 +16,6 @@ import { HOST_CONTAINERD_SOCKET } from './host-containerd.ts';
 import { ExecTargetError, type ExecLauncher, type ExecProcess } from './launcher.ts';
 import type { InitializeRequest } from './messages.ts';
 
-
 const processSpecType = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** How long output may stay open after the command exited (a background child holding it) before the shim is told to let go. */
@@ -63,12 +62,12 @@ async function openFifo(path: string, direction: 'read' | 'write'): Promise<Sock
 /** stdout and stderr as one stream that ends when both have. */
 function merge(streams: Readable[]): PassThrough {
   const output = new PassThrough();
-  let open = streams.length;
+  let remaining = streams.length;
   for (const stream of streams) {
     stream.pipe(output, { end: false });
     stream.once('close', () => {
-      open -= 1;
-      if (open === 0) output.end();
+      remaining -= 1;
+      if (remaining === 0) output.end();
     });
   }
   return output;
