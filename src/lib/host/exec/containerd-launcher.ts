@@ -47,6 +47,21 @@ export function execProcessSpec(containerSpec: { process?: OciProcess }, request
 }
 
 /**
+ * Owner-only FIFOs. Node has no mkfifo(3), and the host image has no coreutils: systemd-tmpfiles
+ * (systemd's, on every host) makes them from `p` lines.
+ */
+async function makeFifos(paths: string[]): Promise<void> {
+  const lines = paths.map((path) => `p "${path.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}" 0600 - - -\n`).join('');
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('systemd-tmpfiles', ['--create', '-'], (error, _stdout, stderr) => {
+      if (error === null) resolve();
+      else reject(new Error(`systemd-tmpfiles could not make the FIFOs: ${stderr.trim() || error.message}`));
+    });
+    child.stdin?.end(lines);
+  });
+}
+
+/**
  * A FIFO end as a libuv pipe: epoll-driven, so a FIFO nobody has opened yet or that stays silent
  * never holds one of the thread pool's four threads (fs streams would).
  */
@@ -107,8 +122,7 @@ export class ContainerdExecLauncher implements ExecLauncher {
     const fifos: Socket[] = [];
     let created = false;
     try {
-      // Node has no mkfifo(3); coreutils' mkfifo makes them owner-only in the private directory.
-      await promisify(execFile)('mkfifo', ['-m', '600', ...paths]);
+      await makeFifos(paths);
       // Ours open first, as ctr's do: the shim's stdin reader must not see EOF before we are there.
       for (const [index, path] of paths.entries()) fifos.push(await openFifo(path, index === 0 ? 'write' : 'read'));
       // Merged at once: a short command's output can end before Start has answered.
