@@ -5,7 +5,8 @@ import { dirname } from 'node:path';
 import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
 import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
 import { isBrlError } from '../lib/core/errors.ts';
-import { HOST_CONTAINERD_SOCKET, hostContainerdLauncher } from '../lib/host/exec/host-containerd.ts';
+import { hostContainerdLauncher } from '../lib/host/exec/host-containerd.ts';
+import { HOST_CONTAINERD_SOCKET } from '../lib/host/paths.ts';
 
 const USAGE = `Usage: apiserver [--root DIR] [--datastore-path PATH] [--socket-path PATH] [--socket-gid GID]
                  [--exec-socket-path PATH] [--updog COMMAND] [--max-body-bytes N] [--log-level LEVEL]

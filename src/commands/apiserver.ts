@@ -3,7 +3,8 @@ import { BRL_UPDOG } from '../lib/host/apiserver/updates.ts';
 import { BrlCommand } from '../lib/cli/base-command.ts';
 import { BrlError, ExitCode } from '../lib/core/errors.ts';
 import { ApiServer, SocketInUseError } from '../lib/host/apiserver/server.ts';
-import { HOST_CONTAINERD_SOCKET, hostContainerdLauncher } from '../lib/host/exec/host-containerd.ts';
+import { hostContainerdLauncher } from '../lib/host/exec/host-containerd.ts';
+import { HOST_CONTAINERD_SOCKET } from '../lib/host/paths.ts';
 import { DatastoreIntegrityError } from '../lib/host/datastore/store.ts';
 import { serveUntilSignal } from '../lib/host/serve.ts';
 

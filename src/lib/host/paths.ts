@@ -1,6 +1,9 @@
 // Fixed host paths, all resolved under a root (`/` on a host, any directory in tests and dev roots).
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
+/** host-containerd's socket (upstream's path), where host-ctr runs host containers and /exec runs commands in them. */
+export const HOST_CONTAINERD_SOCKET = '/run/host-containerd/containerd.sock';
+
 export interface HostPaths {
   root: string;
   datastoreBase: string;

@@ -10,7 +10,9 @@ import { compareVersions, parseVersion as parseSemver } from '../../update-metad
 import { keyName, parseKey, isSegmentPrefix } from '../datastore/key.ts';
 import { fsyncDirectory } from '../../core/fs.ts';
 import { linkChain, parseVersion, randomAlnum, readVersionChain } from '../datastore/layout.ts';
-import { Datastore, dataPath, DELETE_MARKER, metaPath, walkTree, type StoredEntry } from '../datastore/store.ts';
+import { dataPath, metaPath, walkTree, type StoredEntry } from '../datastore/files.ts';
+import { DELETE_MARKER } from '../datastore/pending.ts';
+import { Datastore } from '../datastore/store.ts';
 import type { HostPaths } from '../paths.ts';
 
 export class MigrationError extends Error {

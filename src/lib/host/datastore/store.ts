@@ -12,8 +12,7 @@ import { ReadWriteLock } from './lock.ts';
 import { addToPending, emptyPending, pendingKeyNames, type PendingTx, readPendingFiles, writePendingFiles } from './pending.ts';
 import { type FlatEntry, type JsonObject, unflatten } from './tree.ts';
 
-export { dataPath, DatastoreIntegrityError, metaPath, type StoredEntry, walkTree } from './files.ts';
-export { DELETE_MARKER, type PendingTx } from './pending.ts';
+export { DatastoreIntegrityError } from './files.ts';
 /** The write-ahead log beside live/ (a brl addition; live/ keeps upstream's one file per key). */
 export const COMMIT_LOG = '.brl-commit-log';
 const LOG = COMMIT_LOG;

@@ -2,7 +2,6 @@
 // task on host-containerd (Tasks.Exec, as `ctr task exec` does upstream), its stdio through FIFOs
 // that containerd's shim opens.
 import { execFile } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { constants, open } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
@@ -11,21 +10,19 @@ import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { randomAlnum } from '../datastore/layout.ts';
+import { HOST_CONTAINERD_SOCKET } from '../paths.ts';
 import { ContainerdClient, GrpcStatus, isGrpcStatus, type AnyMessage } from '../../containerd/client.ts';
-import { HOST_CONTAINERD_SOCKET } from './host-containerd.ts';
 import { ExecTargetError, type ExecLauncher, type ExecProcess } from './launcher.ts';
 import type { InitializeRequest } from './messages.ts';
 
 const processSpecType = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** How long output may stay open after the command exited (a background child holding it) before the shim is told to let go. */
 const OUTPUT_GRACE_MS = 2000;
 
 /** `apiexec-<16 alnum>`, the exec IDs upstream's apiserver gives its `ctr task exec`. */
 export function execId(): string {
-  let id = 'apiexec-';
-  for (let index = 0; index < 16; index++) id += ALNUM[randomInt(ALNUM.length)];
-  return id;
+  return `apiexec-${randomAlnum(16)}`;
 }
 
 interface OciProcess {

@@ -1,10 +1,8 @@
 // The apiserver's `/exec` launcher: commands run in host containers on host-containerd. The gRPC
 // client is loaded with the first session, so an apiserver that never execs never loads it.
 import { existsSync } from 'node:fs';
+import { HOST_CONTAINERD_SOCKET } from '../paths.ts';
 import { ExecTargetError, type ExecLauncher } from './launcher.ts';
-
-/** Upstream's host-containerd socket, where host-ctr runs the host containers. */
-export const HOST_CONTAINERD_SOCKET = '/run/host-containerd/containerd.sock';
 
 /**
  * host-containerd starts after the apiserver and does not run at all on a host without host

@@ -1,7 +1,7 @@
 // Takes WebSocket upgrades for `/exec` off the apiserver's HTTP server; every other upgrade is refused.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { ExecLauncher } from './launcher.ts';
 import { runExecSession, type SessionOptions } from './session.ts';
 
@@ -15,19 +15,29 @@ export interface ExecEndpoint {
 }
 
 export function attachExec(server: Server, launcher: ExecLauncher, options: SessionOptions = {}): ExecEndpoint {
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  // `ws` is loaded with the first session: the apiserver starts on the boot's path to API ready,
+  // and most hosts never exec.
+  let sockets: Promise<WebSocketServer> | undefined;
+  let closed = false;
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     if (path !== EXEC_PATH || request.method !== 'GET') {
       refuseNotFound(socket, `No WebSocket endpoint at ${path}`);
       return;
     }
-    sockets.handleUpgrade(request, socket, head, (webSocket) => runExecSession(webSocket, launcher, options));
+    sockets ??= import('ws').then(({ WebSocketServer: Sockets }) => new Sockets({ noServer: true, maxPayload: MAX_MESSAGE_BYTES }));
+    void sockets.then((wss) => {
+      if (closed) socket.destroy();
+      else wss.handleUpgrade(request, socket, head, (webSocket) => runExecSession(webSocket, launcher, options));
+    });
   });
   return {
     close: () => {
-      for (const client of sockets.clients) client.terminate();
-      sockets.close();
+      closed = true;
+      void sockets?.then((wss) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+      });
     },
   };
 }

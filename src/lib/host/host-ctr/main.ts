@@ -3,12 +3,13 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ContainerdClient } from '../../containerd/client.ts';
+import { HOST_CONTAINERD_SOCKET } from '../paths.ts';
 import { cleanUpContainer, runHostContainer } from './run.ts';
 
 const USAGE = `Usage: host-ctr run --container-id=NAME --source=REFERENCE [--superpowered=true|false]
        host-ctr clean-up --container-id=NAME
 
-  --containerd-socket PATH   host-containerd's socket (default /run/host-containerd/containerd.sock)
+  --containerd-socket PATH   host-containerd's socket (default ${HOST_CONTAINERD_SOCKET})
   --root DIR                 the host root a superpowered container sees (default /)
   --state-dir DIR            status file and container output (default /run/host-ctr)
 `;
@@ -29,7 +30,7 @@ export async function hostCtrMain(argv: readonly string[], io: HostCtrIo): Promi
         'container-id': { type: 'string' },
         source: { type: 'string' },
         superpowered: { type: 'string', default: 'false' },
-        'containerd-socket': { type: 'string', default: '/run/host-containerd/containerd.sock' },
+        'containerd-socket': { type: 'string', default: HOST_CONTAINERD_SOCKET },
         root: { type: 'string', default: '/' },
         'state-dir': { type: 'string', default: '/run/host-ctr' },
       },
