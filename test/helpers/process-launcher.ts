@@ -7,15 +7,8 @@ import { constants } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { ExecTargetError, type ExecLauncher, type ExecProcess } from '../../src/lib/host/exec/launcher.ts';
 
-export interface ProcessLauncher extends ExecLauncher {
-  /** Sizes asked for by Winch messages, in order. */
-  readonly resizes: { rows: number; cols: number }[];
-}
-
-export function processLauncher(targets: readonly string[]): ProcessLauncher {
-  const resizes: { rows: number; cols: number }[] = [];
+export function processLauncher(targets: readonly string[]): ExecLauncher {
   return {
-    resizes,
     async start(request): Promise<ExecProcess> {
       if (!targets.includes(request.target)) throw new ExecTargetError(`no host container named '${request.target}'`);
       const quoted = request.command.map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ');
@@ -43,7 +36,8 @@ export function processLauncher(targets: readonly string[]): ProcessLauncher {
         stdin: child.stdin,
         output,
         exit,
-        resize: async (size) => void resizes.push(size),
+        // `script` owns the terminal; resizing a running one is tested on containerd (exec-containerd.test.ts).
+        resize: async () => undefined,
         kill: async () => void child.kill('SIGKILL'),
       };
     },

@@ -6,7 +6,8 @@ import { PassThrough, Readable } from 'node:stream';
 import WebSocket from 'ws';
 import { main } from '../../../src/lib/host/apiclient/main.ts';
 import type { ExecStreams } from '../../../src/lib/host/apiclient/exec.ts';
-import { processLauncher, type ProcessLauncher } from '../../helpers/process-launcher.ts';
+import { processLauncher } from '../../helpers/process-launcher.ts';
+import type { ExecLauncher } from '../../../src/lib/host/exec/launcher.ts';
 import { startServer } from './_root.ts';
 
 interface ExecRun {
@@ -35,7 +36,7 @@ async function apiclient(socket: string, args: string[], stdin: Readable, termin
   return { code, stdout: Buffer.concat(chunks), stderr };
 }
 
-async function server(t: ExecutionContext, launcher: ProcessLauncher = processLauncher(['admin'])): Promise<string> {
+async function server(t: ExecutionContext, launcher: ExecLauncher = processLauncher(['admin'])): Promise<string> {
   const { server: api } = await startServer(t, { execLauncher: launcher });
   return api.socketPath;
 }
