@@ -363,3 +363,15 @@ test('8 clients committing in loops share log flushes, and every acknowledged co
   for (let client = 0; client < clients; client += 1) t.is(sysctl[`loop-c${client}`], `${rounds}`);
 });
 
+
+test('a request in flight when the server closes still gets its whole answer (a reboot is answered while systemd stops the server)', async (t) => {
+  // The "reboot" takes 600 ms, as systemctl returns only once the shutdown job is queued; the
+  // server is told to close 100 ms into it, as systemd's SIGTERM would.
+  const { server, call } = await startServer(t, { rebootCommand: ['sh', '-c', 'sleep 0.6'] });
+  const reboot = call('POST', '/actions/reboot');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const closed = server.close();
+  const response = await reboot;
+  t.is(response.status, 204);
+  await closed;
+});

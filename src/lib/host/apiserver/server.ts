@@ -44,6 +44,8 @@ const NO_EXEC: ExecLauncher = {
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const CACHE_LIMIT = 256;
+/** How long close() lets requests in flight finish. */
+const CLOSE_GRACE_MS = 5000;
 
 export class ApiServer {
   private readonly cache = new Map<string, { generation: number; body: string }>();
@@ -53,6 +55,7 @@ export class ApiServer {
   private readonly maxBodyBytes: number;
   private readonly log: (line: string) => void;
   private exec: ExecEndpoint | undefined;
+  private inFlight = 0;
 
   private constructor(
     socketPath: string,
@@ -131,11 +134,25 @@ export class ApiServer {
     return api;
   }
 
+  /**
+   * Stops taking requests and lets the ones in flight answer first (at most CLOSE_GRACE_MS): a
+   * `POST /actions/reboot` is answered after systemd has started the shutdown that stops this
+   * server, and cutting its connection then left the client with half a response.
+   */
   async close(): Promise<void> {
     this.exec?.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      this.server.closeIdleConnections();
+      const deadline = Date.now() + CLOSE_GRACE_MS;
+      const sweep = (): void => {
+        if (this.inFlight > 0 && Date.now() < deadline) {
+          setTimeout(sweep, 20).unref();
+          return;
+        }
+        this.server.closeAllConnections();
+      };
+      sweep();
     });
     await this.applier.idle();
     await this.store.settle();
@@ -144,6 +161,8 @@ export class ApiServer {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    this.inFlight += 1;
+    response.once('close', () => (this.inFlight -= 1));
     let reply: Reply;
     let headers: Record<string, string> = {};
     try {
