@@ -47,6 +47,8 @@ export interface FakeS3 {
   listedEtags: Map<string, string>;
   /** Most UploadPart requests in flight at once since the start. */
   maxPartsInFlight: number;
+  /** Resolves once no request is being handed to s3rver: a killed client's last part may still be landing. */
+  idle(): Promise<void>;
   /** Makes a pending upload look started `ageMs` ago (its Initiated time). */
   ageUpload(uploadId: string, ageMs: number): Promise<void>;
   close(): Promise<void>;
@@ -68,6 +70,7 @@ export async function startFakeS3(options: FakeS3Options = {}): Promise<FakeS3> 
   const pageSize = options.pageSize ?? 1000;
   const uploadsDir = (bucket: string) => join(directory, bucket, '._S3rver_uploads');
   let partsInFlight = 0;
+  const forwarding = { count: 0 };
 
   const fake: FakeS3 = {
     url: '',
@@ -76,6 +79,9 @@ export async function startFakeS3(options: FakeS3Options = {}): Promise<FakeS3> 
     faults: {},
     listedEtags: new Map(),
     maxPartsInFlight: 0,
+    async idle() {
+      while (forwarding.count > 0) await sleep(10);
+    },
     async ageUpload(uploadId, ageMs) {
       const when = new Date(Date.now() - ageMs);
       await utimes(join(uploadsDir(bucketName), uploadId, 'key'), when, when);
@@ -122,7 +128,7 @@ export async function startFakeS3(options: FakeS3Options = {}): Promise<FakeS3> 
         outgoing.on('close', () => { partsInFlight -= 1; });
       }
       if (operation === 'ListObjectsV2' && fake.listedEtags.size > 0) return forwardRewritten(incoming, outgoing, port, entry, fake.listedEtags);
-      forward(incoming, outgoing, port, entry, operation === 'UploadPart' ? options.partDelayMs ?? 0 : 0);
+      forward(incoming, outgoing, port, entry, operation === 'UploadPart' ? options.partDelayMs ?? 0 : 0, forwarding);
     })();
     handled.catch((error: unknown) => answer(500, errorXml('InternalError', String(error))));
   });
@@ -144,7 +150,8 @@ function classify(method: string, key: string, query: URLSearchParams): S3Operat
   return 'Other';
 }
 
-function forward(incoming: IncomingMessage, outgoing: ServerResponse, port: number, entry: LoggedS3Request, delayMs: number): void {
+function forward(incoming: IncomingMessage, outgoing: ServerResponse, port: number, entry: LoggedS3Request, delayMs: number, forwarding: { count: number }): void {
+  forwarding.count += 1;
   const upstream = request({ host: '127.0.0.1', port, method: incoming.method, path: incoming.url, headers: incoming.headers }, (response) => {
     void sleep(delayMs).then(() => {
       entry.status = response.statusCode ?? 502;
@@ -152,8 +159,19 @@ function forward(incoming: IncomingMessage, outgoing: ServerResponse, port: numb
       response.pipe(outgoing);
     });
   });
+  // s3rver has stored (or dropped) the body once it answers or the request is gone.
+  let done = false;
+  const finish = (): void => {
+    if (!done) forwarding.count -= 1;
+    done = true;
+  };
+  upstream.once('response', finish);
+  upstream.once('close', finish);
   // A client that goes away (a killed publish) leaves s3rver an unfinished body: end that request too.
   incoming.on('error', () => upstream.destroy());
+  incoming.on('close', () => {
+    if (!incoming.complete) upstream.destroy();
+  });
   upstream.on('error', () => outgoing.destroy());
   incoming.pipe(upstream);
 }

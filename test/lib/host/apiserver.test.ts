@@ -366,10 +366,12 @@ test('8 clients committing in loops share log flushes, and every acknowledged co
 
 test('a request in flight when the server closes still gets its whole answer (a reboot is answered while systemd stops the server)', async (t) => {
   // The "reboot" takes 600 ms, as systemctl returns only once the shutdown job is queued; the
-  // server is told to close 100 ms into it, as systemd's SIGTERM would.
-  const { server, call } = await startServer(t, { rebootCommand: ['sh', '-c', 'sleep 0.6'] });
+  // server is told to close once the command runs, as systemd's SIGTERM would come.
+  const marker = join(await mkdtemp(join(tmpdir(), 'brl-reboot-')), 'started');
+  t.teardown(() => rm(join(marker, '..'), { recursive: true, force: true }));
+  const { server, call } = await startServer(t, { rebootCommand: ['sh', '-c', `touch ${marker}; sleep 0.6`] });
   const reboot = call('POST', '/actions/reboot');
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  while (!(await stat(marker).catch(() => undefined))) await new Promise((resolve) => setTimeout(resolve, 10));
   const closed = server.close();
   const response = await reboot;
   t.is(response.status, 204);
