@@ -23,6 +23,11 @@ export function handleReader(handle: FileHandle): BlockReader {
   };
 }
 
+/** A `BlockReader` over bytes already in memory (a decoded update image). */
+export function bufferReader(bytes: Buffer): BlockReader {
+  return { read: async (position, length) => bytes.subarray(position, position + length) };
+}
+
 /** A whole disk image. */
 export interface DiskReader extends BlockReader {
   /** The image as given, for messages. */

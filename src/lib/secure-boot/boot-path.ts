@@ -2,12 +2,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs.ts';
 import { signPeImage } from './authenticode.ts';
+import { imageGrubKeyPath } from './boot-signatures.ts';
 import type { BootSigningKeys } from './key-set.ts';
 import { detachedSignature, fingerprint } from './openpgp.ts';
 
@@ -65,6 +66,13 @@ export async function signKernel(path: string, keys: BootSigningKeys, mode: numb
 /** Writes `<path>.sig`, the detached OpenPGP signature GRUB's pgp verifier looks for beside every file it opens. */
 export async function writeGrubSignature(path: string, keys: BootSigningKeys, epoch: number, mode: number): Promise<void> {
   await writeFileAtomic(`${path}.sig`, await detachedSignature(keys.grub.signer, keys.grub.key, await readFile(path), epoch), { mode });
+}
+
+/** Puts GRUB's public key into the root tree at `imageGrubKeyPath`, where updog finds it to check an update's BOOT. */
+export async function placeGrubKey(rootTree: string, keys: BootSigningKeys): Promise<void> {
+  const path = join(rootTree, imageGrubKeyPath);
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(path, keys.grub.publicKeyFile, { mode: 0o644 });
 }
 
 /** What the build output and the SBOMs say about the boot path. */

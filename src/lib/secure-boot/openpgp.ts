@@ -4,11 +4,11 @@ import { BrlError, ExitCode } from '../core/errors.ts';
 import type { Signer } from '../signing/signer.ts';
 import { publicKeyObject } from '../tuf/key.ts';
 
-const packetTag = { signature: 2, publicKey: 6, userId: 13 } as const;
-const publicKeyAlgorithmRsa = 1;
+export const packetTag = { signature: 2, publicKey: 6, userId: 13 } as const;
+export const publicKeyAlgorithmRsa = 1;
 const hashAlgorithmSha256 = 8;
-const signatureType = { binaryDocument: 0x00, positiveCertification: 0x13 } as const;
-const subpacketType = { creationTime: 2, issuerKeyId: 16, keyFlags: 27, issuerFingerprint: 33 } as const;
+export const signatureType = { binaryDocument: 0x00, positiveCertification: 0x13 } as const;
+export const subpacketType = { creationTime: 2, issuerKeyId: 16, keyFlags: 27, issuerFingerprint: 33 } as const;
 
 /** An RSA public key as an OpenPGP v4 key: its creation time is part of the fingerprint. */
 export interface OpenPgpPublicKey {
@@ -147,25 +147,14 @@ export function readPublicKey(bytes: Buffer, source: string): OpenPgpPublicKey {
       exitCode: ExitCode.badInput,
       code: 'BAD_OPENPGP_KEY',
     });
-  const header = bytes[0];
-  if (header === undefined || (header & 0x80) === 0) throw fail('not an OpenPGP packet');
-  let tag: number;
-  let offset: number;
-  if (header & 0x40) {
-    tag = header & 0x3f;
-    const first = bytes[1] ?? 0;
-    offset = first < 192 ? 2 : first < 224 ? 3 : 6;
-  } else {
-    tag = (header >> 2) & 0x0f;
-    offset = 1 + [1, 2, 4][header & 0x03]!;
-  }
+  const { tag, bodyStart: offset, bodyEnd } = readPacketHeader(bytes, 0, fail);
   if (tag !== packetTag.publicKey) throw fail(`the first packet is tag ${tag}, not a public key (6)`);
   if (bytes[offset] !== 4 || bytes[offset + 5] !== publicKeyAlgorithmRsa) throw fail('only v4 RSA keys are supported');
   let position = offset + 6;
   const readMpi = () => {
-    if (position + 2 > bytes.length) throw fail('the key packet is truncated');
+    if (position + 2 > bodyEnd) throw fail('the key packet is truncated');
     const length = Math.ceil(bytes.readUInt16BE(position) / 8);
-    if (position + 2 + length > bytes.length) throw fail('the key packet is truncated');
+    if (position + 2 + length > bodyEnd) throw fail('the key packet is truncated');
     const value = bytes.subarray(position + 2, position + 2 + length);
     position += 2 + length;
     return value;
@@ -175,4 +164,39 @@ export function readPublicKey(bytes: Buffer, source: string): OpenPgpPublicKey {
   const creationTime = bytes.readUInt32BE(offset + 1);
   const publicKey = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
   return { publicKey, creationTime };
+}
+
+/** A packet's tag and where its body lies (RFC 4880 §4.2: old and new formats, definite lengths only). */
+export function readPacketHeader(bytes: Buffer, at: number, fail: (why: string) => Error): { tag: number; bodyStart: number; bodyEnd: number } {
+  const header = bytes[at];
+  if (header === undefined || (header & 0x80) === 0) throw fail('not an OpenPGP packet');
+  const need = (count: number) => {
+    if (at + 1 + count > bytes.length) throw fail('the packet header is truncated');
+  };
+  let tag: number;
+  let bodyStart: number;
+  let length: number;
+  if (header & 0x40) {
+    tag = header & 0x3f;
+    need(1);
+    const first = bytes[at + 1]!;
+    if (first < 192) [bodyStart, length] = [at + 2, first];
+    else if (first < 224) {
+      need(2);
+      [bodyStart, length] = [at + 3, ((first - 192) << 8) + bytes[at + 2]! + 192];
+    } else if (first === 255) {
+      need(5);
+      [bodyStart, length] = [at + 6, bytes.readUInt32BE(at + 2)];
+    } else throw fail('the packet has a partial body length, which no key or signature may have');
+  } else {
+    tag = (header >> 2) & 0x0f;
+    const lengthType = header & 0x03;
+    if (lengthType === 3) throw fail('the packet has an indeterminate length');
+    const size = [1, 2, 4][lengthType]!;
+    need(size);
+    bodyStart = at + 1 + size;
+    length = size === 1 ? bytes[at + 1]! : size === 2 ? bytes.readUInt16BE(at + 1) : bytes.readUInt32BE(at + 1);
+  }
+  if (bodyStart + length > bytes.length) throw fail(`the packet declares ${length} bytes but ${bytes.length - bodyStart} follow its header`);
+  return { tag, bodyStart, bodyEnd: bodyStart + length };
 }

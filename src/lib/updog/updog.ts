@@ -181,6 +181,15 @@ async function writeImage(repository: UpdateRepository, name: string, handle: Fi
   return writer.bytesWritten;
 }
 
+/** Writes an image already fetched and checked (a Secure Boot host's BOOT) into its partition; returns the bytes written. */
+async function writeFetchedImage(bytes: Buffer, handle: FileHandle, partition: GptPartition, label: string): Promise<number> {
+  const { offset, size } = partitionPlace(partition);
+  const writer = new PartitionWriter(handle, offset, size, label);
+  await writer.write(bytes);
+  await writer.finish();
+  return writer.bytesWritten;
+}
+
 /**
  * `update` / `update-image`: choose, stage migrations, clear the inactive set and swap the
  * migrations in, stream the three
@@ -193,6 +202,12 @@ export async function applyUpdate(options: UpdogOptions & { activate: boolean })
 
 async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }): Promise<UpdateResult> {
   const host = await hostContext(options);
+  const timed = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const result = await action();
+    host.log('debug', `${what} took ${Math.round(performance.now() - started)} ms (RSS ${Math.round(process.memoryUsage.rss() / 1048576)} MiB)`);
+    return result;
+  };
   const { repository, manifest } = await loadRepositoryAndManifest(options, host);
   const { chooseUpdate, findMigrations } = await import('../update-metadata/select.ts');
   const update = chooseUpdate(manifest, host.state, options.image);
@@ -212,6 +227,12 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
   const partialDir = hostPaths(options.root).partialDownloads;
   const imageShas = await Promise.all((['root', 'boot', 'hash'] as const).map(async (role) => (await repository.targetInfo(update.images[role])).hashes.sha256 ?? ''));
   await prunePartialDownloads(partialDir, imageShas);
+  // A Secure Boot host takes only a BOOT its GRUB would boot, checked before anything is written;
+  // the bytes checked are the bytes written.
+  const { fetchVerifiedBootImage, runningGrubKey } = await import('./boot-image.ts');
+  const grubKey = await runningGrubKey(options.root);
+  const verifiedBoot = grubKey === undefined ? undefined : await timed(`verifying the signatures of ${update.images.boot}`,
+    () => fetchVerifiedBootImage(repository, update.images.boot, partitionSizeBytes(inactive.boot), grubKey, partialDir));
 
   const running = parseVersion(host.state.version, 'VERSION_ID');
   const target = parseVersion(update.version, 'update version');
@@ -233,17 +254,13 @@ async function applyUpdateLocked(options: UpdogOptions & { activate: boolean }):
   const handle = await open(disk, 'r+');
   let bytesWritten: UpdateResult['bytesWritten'];
   try {
-    const timed = async <T>(what: string, action: () => Promise<T>): Promise<T> => {
-      const started = performance.now();
-      const result = await action();
-      host.log('debug', `${what} took ${Math.round(performance.now() - started)} ms (RSS ${Math.round(process.memoryUsage.rss() / 1048576)} MiB)`);
-      return result;
-    };
     const write = (role: 'root' | 'boot' | 'hash'): Promise<number> =>
       timed(`writing ${update.images[role]} to ${role.toUpperCase()}-${inactive.label}`,
         () => writeImage(repository, update.images[role], handle, inactive[role], `${role.toUpperCase()}-${inactive.label}`, partialDir));
     const root = await write('root');
-    const boot = await write('boot');
+    const boot = verifiedBoot === undefined ? await write('boot')
+      : await timed(`writing the verified ${update.images.boot} to BOOT-${inactive.label}`,
+        () => writeFetchedImage(verifiedBoot, handle, inactive.boot, `BOOT-${inactive.label}`));
     const hash = await write('hash');
     bytesWritten = { root, boot, hash };
     const { verifyWrittenSet } = await import('./verity-check.ts');

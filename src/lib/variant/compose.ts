@@ -29,7 +29,7 @@ import { ovfTemplateName, writeOva } from './ova.ts';
 import type { ReleaseInfo } from './release.ts';
 import { assembleRootTree } from './rootfs.ts';
 import type { RpmPackage } from '../packages/rpm.ts';
-import { bootSigningSummary, makeSignedGrubImage, signKernel, writeGrubSignature } from '../secure-boot/boot-path.ts';
+import { bootSigningSummary, makeSignedGrubImage, placeGrubKey, signKernel, writeGrubSignature } from '../secure-boot/boot-path.ts';
 import type { BootSigningKeys } from '../secure-boot/key-set.ts';
 import { cycloneDxDocument, spdxDocument } from './sbom.ts';
 import { fileContextsPath, labelTree } from './selinux.ts';
@@ -113,7 +113,10 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     warn: work.warn,
   });
   const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
-  if (keys !== undefined) await signBootloader(bootloader, keys, work.tempDir);
+  if (keys !== undefined) {
+    await signBootloader(bootloader, keys, work.tempDir);
+    await placeGrubKey(rootTree, keys);
+  }
   const initramfs = assembled.kernelVersion === undefined ? undefined : await buildInitramfs({
     rootTree,
     kernelVersion: assembled.kernelVersion,

@@ -1,12 +1,14 @@
 // A small update world for updog tests: release images (ext4 root + verity + boot with grub.cfg),
 // a signed TUF repository served from 127.0.0.1, a host root directory and an A/B disk.
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, writeFile, truncate } from 'node:fs/promises';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rm, writeFile, truncate } from 'node:fs/promises';
 import { readGpt } from '../../../src/lib/image/gpt.ts';
 import { nextBoot } from '../../../src/lib/signpost/index.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { imageGrubKeyPath } from '../../../src/lib/secure-boot/boot-signatures.ts';
+import { detachedSignature, transferablePublicKey, type OpenPgpPublicKey } from '../../../src/lib/secure-boot/openpgp.ts';
 import { PrivateKeySigner } from '../../../src/lib/signing/pem-signer.ts';
 import { newRoot } from '../../../src/lib/tuf/root.ts';
 import { newTargets, consistentTargetPath } from '../../../src/lib/tuf/targets.ts';
@@ -54,6 +56,46 @@ export interface ReleaseOptions {
   dir?: string;
   /** Put a wrong root hash into grub.cfg (a correctly signed but mis-built release). */
   wrongRootHash?: boolean;
+  /** Sign BOOT as a Secure Boot build does: an initrd is added, and grub.cfg, vmlinuz and initrd.img get `.sig`s by this key. */
+  grubKey?: TestGrubKey;
+  /** Size of the BOOT filesystem; default 1 MiB. */
+  bootKiB?: number;
+  /** Applied to BOOT after signing: grub.cfg's root hash changed, or initrd.img.sig left out. */
+  tamperAfterSigning?: 'root-hash' | 'drop-initrd-sig';
+}
+
+/** A project's GRUB key: what signs BOOT, and the keyring (grub.gpg) a Secure Boot image carries. */
+export interface TestGrubKey {
+  signer: PrivateKeySigner;
+  key: OpenPgpPublicKey;
+  keyring: Buffer;
+}
+
+export async function makeGrubKey(project: string): Promise<TestGrubKey> {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signer = new PrivateKeySigner(privateKey, `test:${project}-grub`);
+  const key = { publicKey: createPublicKey(privateKey), creationTime: 1_767_225_600 };
+  return { signer, key, keyring: await transferablePublicKey(signer, key, `${project} GRUB`) };
+}
+
+/** grub.cfg as brl renders it, reduced to what updog reads. */
+function grubConfig(version: string, dataBlocks: number, rootHash: string, salt: string, initrd: boolean): string {
+  return `set default="0"
+set timeout="0"
+set dm_verity_root="root,,,ro,0 ${dataBlocks * 8} verity 1 PARTUUID=$boot_uuid/PARTNROFF=1 PARTUUID=$boot_uuid/PARTNROFF=2 4096 4096 ${dataBlocks} 1 sha256 ${rootHash} ${salt} 2 restart_on_corruption ignore_zero_blocks"
+
+menuentry "Test OS ${version}" --unrestricted {
+   linux ($root)/vmlinuz root=/dev/dm-0 dm-mod.create="$dm_verity_root"
+${initrd ? '   initrd ($root)/initrd.img\n' : ''}   boot
+}
+`;
+}
+
+/** Writes `<file>.sig` beside each file, as the build's writeGrubSignature does. */
+async function signBootFiles(bootTree: string, grubKey: TestGrubKey, files: string[]): Promise<void> {
+  for (const file of files) {
+    await writeFile(join(bootTree, `${file}.sig`), await detachedSignature(grubKey.signer, grubKey.key, await readFile(join(bootTree, file)), 1_780_000_000));
+  }
 }
 
 /** Builds one release: a root ext4 of `rootKiB`, its verity tree, a BOOT ext4 with a matching grub.cfg. */
@@ -81,17 +123,18 @@ export async function buildRelease(version: string, options: ReleaseOptions = {}
   const bootTree = join(dir, 'boot');
   await mkdir(join(bootTree, 'grub'), { recursive: true });
   await writeFile(join(bootTree, 'vmlinuz'), randomBytes(64 * 1024));
-  await writeFile(join(bootTree, 'grub', 'grub.cfg'), `set default="0"
-set timeout="0"
-set dm_verity_root="root,,,ro,0 ${dataBlocks * 8} verity 1 PARTUUID=$boot_uuid/PARTNROFF=1 PARTUUID=$boot_uuid/PARTNROFF=2 4096 4096 ${dataBlocks} 1 sha256 ${grubRootHash} ${salt} 2 restart_on_corruption ignore_zero_blocks"
-
-menuentry "Test OS ${version}" --unrestricted {
-   linux ($root)/vmlinuz root=/dev/dm-0 dm-mod.create="$dm_verity_root"
-   boot
-}
-`);
+  await writeFile(join(bootTree, 'grub', 'grub.cfg'), grubConfig(version, dataBlocks, grubRootHash, salt, options.grubKey !== undefined));
+  if (options.grubKey !== undefined) {
+    await writeFile(join(bootTree, 'initrd.img'), randomBytes(16 * 1024));
+    await signBootFiles(bootTree, options.grubKey, ['grub/grub.cfg', 'vmlinuz', 'initrd.img']);
+    if (options.tamperAfterSigning === 'root-hash') {
+      const otherHash = createHash('sha256').update(rootHash).digest('hex');
+      await writeFile(join(bootTree, 'grub', 'grub.cfg'), grubConfig(version, dataBlocks, otherHash, salt, true));
+    }
+    if (options.tamperAfterSigning === 'drop-initrd-sig') await rm(join(bootTree, 'initrd.img.sig'));
+  }
   const bootPath = join(dir, 'boot.ext4');
-  run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-d', bootTree, bootPath, '1M']);
+  run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-d', bootTree, bootPath, `${options.bootKiB ?? 1024}K`]);
   const boot = await readFile(bootPath);
   const hash = await readFile(hashPath);
   const prefix = `bottlerocket-${VARIANT}-${ARCH}-${version}-abcdef12`;
@@ -203,6 +246,7 @@ export async function makeHost(
   version: string,
   config: Partial<Record<string, string | number | boolean>> = {},
   disk: { sizes?: FixtureSizes; markActiveSet?: boolean } = {},
+  image: { grubKeyring?: Buffer } = {},
 ): Promise<TestHost> {
   const dir = await scratchDir('brl-updog-host-');
   const root = join(dir, 'root');
@@ -214,6 +258,10 @@ export async function makeHost(
   await writeFile(join(root, 'etc', 'updog.toml'), Object.entries(settings).map(([key, value]) => `${key} = ${JSON.stringify(value)}\n`).join(''));
   await writeFile(join(root, 'usr', 'lib', 'os-release'), `NAME=Bottlerocket\nID=bottlerocket\nVARIANT_ID=${VARIANT}\nVERSION_ID=${version}\nBUILD_ID=abcdef12\n`);
   await writeFile(join(root, 'usr', 'share', 'updog', 'root.json'), repo.rootJson);
+  if (image.grubKeyring !== undefined) {
+    await mkdir(join(root, imageGrubKeyPath, '..'), { recursive: true });
+    await writeFile(join(root, imageGrubKeyPath), image.grubKeyring);
+  }
   await makeAbDisk(diskPath, disk.sizes ?? SIZES);
   if (disk.markActiveSet !== false) {
     // Set A holds recognisable bytes so tests can prove it is never touched.
