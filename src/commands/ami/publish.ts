@@ -4,6 +4,7 @@ import { withAwsErrors } from '../../lib/aws/errors.ts';
 import { publishAmi, type PublishAmiResult } from '../../lib/aws/publish-ami.ts';
 import { linkAmisFile, planAmiPublish } from '../../lib/aws/publish-plan.ts';
 import { loadAwsSettings } from '../../lib/aws/settings.ts';
+import { uefiDataForPublish } from '../../lib/aws/uefi-data.ts';
 import { BrlCommand } from '../../lib/cli/base-command.ts';
 import { BrlError, ExitCode } from '../../lib/core/errors.ts';
 
@@ -12,6 +13,7 @@ export default class AmiPublish extends BrlCommand<PublishAmiResult> {
   static override description = [
     'Reuses an AMI of the same name when one exists, so a rerun creates nothing and only completes what is missing.',
     'Otherwise uploads the OS (and data) image as EBS snapshots through the EBS direct APIs, skipping empty blocks, registers the AMI, waits until it is available, and copies it to every other region.',
+    'A variant whose boot path is signed (uefi-secure-boot) registers with boot mode uefi and UefiData: PK, KEK and db of the key set brl.toml [secure-boot] or BRL_SECURE_BOOT_KEYS names (only the certificates are read), checked against the db certificate the build signed for, or the blob given with --uefi-data.',
     'Writes amis.json (region → id, name, public, launch_permissions). Credentials, region and endpoints come from the AWS SDK chain; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> point brl at any AWS-compatible endpoint.',
   ].join('\n\n');
 
@@ -19,6 +21,7 @@ export default class AmiPublish extends BrlCommand<PublishAmiResult> {
     '<%= config.bin %> ami publish --variant aws-dev --arch x86_64',
     '<%= config.bin %> ami publish --variant aws-dev --arch aarch64 --regions us-west-2,us-east-1,eu-west-1',
     '<%= config.bin %> ami publish --variant aws-dev --name my-ami --description "test build" --json',
+    'BRL_SECURE_BOOT_KEYS=keys/secure-boot <%= config.bin %> ami publish --variant aws-secure --regions us-west-2',
   ];
 
   static override flags = {
@@ -29,7 +32,7 @@ export default class AmiPublish extends BrlCommand<PublishAmiResult> {
     description: Flags.string({ description: 'AMI description' }),
     'os-image': Flags.string({ char: 'o', description: 'OS disk image (raw or .lz4) instead of the built one; needs --name' }),
     'data-image': Flags.string({ char: 'd', description: 'data disk image (raw or .lz4) for the split partition plan' }),
-    'uefi-data': Flags.string({ char: 'e', description: 'file with the UEFI variable store (base64) for Secure Boot variants' }),
+    'uefi-data': Flags.string({ char: 'e', description: 'file with the UEFI variable store (base64 "AMZNUEFI") for a signed boot path, instead of one made from the key set' }),
     'ami-output': Flags.string({ description: 'where to write amis.json (default: <image dir>/<prefix>-amis.json)' }),
     workers: Flags.integer({ description: 'parallel PutSnapshotBlock requests', min: 1, max: 256, default: 64 }),
     'infra-config': Flags.string({ description: 'Infra.toml to read [aws] from (default: the project\'s)' }),
@@ -55,6 +58,14 @@ export default class AmiPublish extends BrlCommand<PublishAmiResult> {
       ...(flags['data-image'] === undefined ? {} : { dataImagePath: flags['data-image'] }),
       ...(flags['ami-output'] === undefined ? {} : { amiOutput: flags['ami-output'] }),
     });
+    const uefiData = await uefiDataForPublish({
+      projectDir: settings.projectDir,
+      variant: flags.variant,
+      signed: plan.uefiSecureBoot,
+      uefiDataPath: flags['uefi-data'],
+      dbCertificateSha256: plan.build?.dbCertificateSha256,
+      sourceDateEpoch: plan.build?.sourceDateEpoch,
+    });
     const regions = await settings.regions();
     const clients = new AwsClients({ maxSockets: flags.workers });
     let result: PublishAmiResult;
@@ -69,7 +80,7 @@ export default class AmiPublish extends BrlCommand<PublishAmiResult> {
         dataImage: plan.dataImage,
         sizes: plan.sizes,
         uefiSecureBoot: plan.uefiSecureBoot,
-        uefiDataPath: flags['uefi-data'],
+        uefiData: uefiData?.value,
         amiSpec: plan.amiSpec,
         regionRoles: settings.infra.regionRoles,
         amisPath: plan.amisPath,

@@ -12,7 +12,7 @@ import { BrlError, ExitCode } from '../../lib/core/errors.ts';
 export default class AmiValidate extends BrlCommand<ValidateAmiResult> {
   static override summary = 'Check that the AMIs in amis.json exist in every region as published and shared.';
   static override description = [
-    "Describes each region's AMI and compares it with amis.json and the variant: state available, name, architecture, boot mode and ENA support (from the variant's definition and amispec.toml; not checked outside a project), public, launch permissions, and the snapshots' create-volume permissions (the accounts and groups of the launch permissions).",
+    "Describes each region's AMI and compares it with amis.json and the variant: state available, name, architecture, boot mode and ENA support (from the variant's definition and amispec.toml; not checked outside a project), for a uefi-secure-boot variant the PK, KEK and db certificates in the AMI's UefiData against the key set brl.toml [secure-boot] or BRL_SECURE_BOOT_KEYS names, public, launch permissions, and the snapshots' create-volume permissions (the accounts and groups of the launch permissions).",
     'Regions are checked 4 at a time (--jobs). Any mismatch, or a region that cannot be read, makes the command exit non-zero naming the region and field; with --json the full result is printed and the exit code is still non-zero.',
   ].join('\n\n');
 

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { runTasks, type ProgressMode } from '../cli/progress.ts';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { assertUefiDataFits } from '../secure-boot/aws-uefi-data.ts';
 import { findOwnImage, snapshotIdsOf } from './ami-lookup.ts';
 import { writeAmisFile, type AmisFile } from './amis-file.ts';
 import type { AwsClients } from './clients.ts';
@@ -26,8 +27,10 @@ export interface PublishAmiOptions {
   /** Only for the split plan. */
   dataImage: DiskImageFile | undefined;
   sizes: PublishSizes;
+  /** The boot path is signed: the AMI registers with boot mode uefi and `uefiData`. */
   uefiSecureBoot: boolean;
-  uefiDataPath: string | undefined;
+  /** The base64 UEFI variable store (`uefiDataForPublish`); refused before any upload when over EC2's 64 KiB. */
+  uefiData: string | undefined;
   amiSpec: AmiSpec;
   /** Role ARN per region from Infra.toml; their accounts get permissions on the AMI. */
   regionRoles: Record<string, string>;
@@ -83,6 +86,7 @@ export async function publishAmi(options: PublishAmiOptions): Promise<PublishAmi
   const { clients, name } = options;
   const [baseRegion, ...copyRegions] = options.regions;
   if (baseRegion === undefined) throw new BrlError('no regions to publish to', { exitCode: ExitCode.usage, code: 'NO_AWS_REGION' });
+  if (options.uefiSecureBoot && options.uefiData !== undefined) assertUefiDataFits(options.uefiData, name);
   const poll = options.poll ?? defaultPollSettings();
   const baseEc2 = clients.ec2(baseRegion);
   const context: PublishContext = { uploads: [], grantAccounts: [], results: new Map() };
@@ -149,7 +153,7 @@ export async function publishAmi(options: PublishAmiOptions): Promise<PublishAmi
         try {
           for (const snapshotId of created) await waitForSnapshotCompleted(baseEc2, baseRegion, snapshotId, poll);
           const [osUpload, dataUpload] = ctx.uploads;
-          const input = await registerImageInput({
+          const input = registerImageInput({
             name,
             description: options.description,
             arch: options.arch,
@@ -157,7 +161,7 @@ export async function publishAmi(options: PublishAmiOptions): Promise<PublishAmi
             dataSnapshotId: dataUpload?.snapshotId,
             sizes: options.sizes,
             uefiSecureBoot: options.uefiSecureBoot,
-            uefiDataPath: options.uefiDataPath,
+            uefiData: options.uefiData,
             amiSpec: options.amiSpec,
           });
           const { ImageId } = await baseEc2.send(new RegisterImageCommand(input));

@@ -1,8 +1,9 @@
 // What `brl ami publish` will upload and register: images, AMI name, volume sizes and output file.
 import { existsSync } from 'node:fs';
-import { lstat, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
+import { buildManifestName, type BuildManifest } from '../variant/build-manifest.ts';
 import { loadVariant } from '../variant/definition.ts';
 import { diskImageFile, locateVariantImages, type DiskImageFile } from './images.ts';
 import { loadAmiSpec, publishSizes, type AmiSpec, type PublishSizes } from './register.ts';
@@ -12,7 +13,10 @@ export interface AmiPublishPlan {
   osImage: DiskImageFile;
   dataImage: DiskImageFile | undefined;
   sizes: PublishSizes;
+  /** The boot path is signed: build-manifest.json's bootSigning, else (images given by path) the variant's uefi-secure-boot. */
   uefiSecureBoot: boolean;
+  /** From build-manifest.json: the db certificate the boot path was signed for, and the build's SOURCE_DATE_EPOCH. */
+  build: { dbCertificateSha256: string | undefined; sourceDateEpoch: number } | undefined;
   amiSpec: AmiSpec;
   amisPath: string;
   /** `<name>-<variant>-<arch>-amis.json` beside amis.json, pointing at it (make's NAME_VARIANT link). */
@@ -65,6 +69,7 @@ export async function planAmiPublish(request: AmiPublishRequest): Promise<AmiPub
     });
   }
 
+  const manifest = built === undefined ? undefined : await readBuildManifest(built.dir);
   const amisPath = request.amiOutput !== undefined ? resolve(request.amiOutput) : built ? join(built.dir, `${built.prefix}-amis.json`) : resolve(`${name}-amis.json`);
   const amisLinkPath = request.amiOutput === undefined && built ? join(built.dir, `${built.prefix.slice(0, -`-${built.version}-${built.buildId}`.length)}-amis.json`) : undefined;
   return {
@@ -72,12 +77,24 @@ export async function planAmiPublish(request: AmiPublishRequest): Promise<AmiPub
     osImage,
     dataImage,
     sizes,
-    uefiSecureBoot: variant.features['uefi-secure-boot'],
+    uefiSecureBoot: manifest?.bootSigning?.signed ?? variant.features['uefi-secure-boot'],
+    build: manifest === undefined ? undefined : { dbCertificateSha256: manifest.bootSigning?.dbCertificateSha256, sourceDateEpoch: manifest.sourceDateEpoch },
     amiSpec: await loadAmiSpec(variant.dir),
     amisPath,
     amisLinkPath,
     imageVersion: built ? `${built.version}-${built.buildId}` : undefined,
   };
+}
+
+/** The build's manifest beside its images; builds from before manifests have none. */
+async function readBuildManifest(dir: string): Promise<BuildManifest | undefined> {
+  const path = join(dir, buildManifestName);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as BuildManifest;
+  } catch (error) {
+    throw new BrlError(`${path} is not JSON: ${(error as Error).message}`, { hint: 'rebuild the variant', exitCode: ExitCode.badInput, code: 'BAD_BUILD_MANIFEST', cause: error });
+  }
 }
 
 /** Points `linkPath` at `targetPath` (a relative link in the same directory), replacing an older link. */

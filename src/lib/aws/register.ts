@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RegisterImageCommandInput } from '@aws-sdk/client-ec2';
-import { readUserText } from '../core/fs.ts';
 import { loadToml, readBoolean, readString, readTable, rejectUnknownKeys, tomlKeyError } from '../core/toml.ts';
 import type { ImageLayout } from '../variant/definition.ts';
 
@@ -71,9 +70,12 @@ export function ec2Architecture(arch: string): 'x86_64' | 'arm64' {
   return arch === 'aarch64' || arch === 'arm64' ? 'arm64' : 'x86_64';
 }
 
-/** Boot mode and ENA support as RegisterImage gets them: the amispec's, else uefi-preferred only for Secure Boot variants, and ENA on. */
+/**
+ * Boot mode and ENA support as RegisterImage gets them: the amispec's, else `uefi` for a signed boot path (its
+ * UefiData enrolls the keys, and legacy BIOS would boot it unchecked), and ENA on.
+ */
 export function bootSettings(amiSpec: AmiSpec, uefiSecureBoot: boolean): { bootMode: AmiSpec['bootMode']; enaSupport: boolean } {
-  return { bootMode: amiSpec.bootMode ?? (uefiSecureBoot ? 'uefi-preferred' : undefined), enaSupport: amiSpec.enaSupport ?? true };
+  return { bootMode: amiSpec.bootMode ?? (uefiSecureBoot ? 'uefi' : undefined), enaSupport: amiSpec.enaSupport ?? true };
 }
 
 export interface RegisterRequestOptions {
@@ -84,11 +86,12 @@ export interface RegisterRequestOptions {
   dataSnapshotId: string | undefined;
   sizes: PublishSizes;
   uefiSecureBoot: boolean;
-  uefiDataPath: string | undefined;
+  /** The base64 UEFI variable store; registered only for a signed boot path. */
+  uefiData: string | undefined;
   amiSpec: AmiSpec;
 }
 
-export async function registerImageInput(options: RegisterRequestOptions): Promise<RegisterImageCommandInput> {
+export function registerImageInput(options: RegisterRequestOptions): RegisterImageCommandInput {
   const { amiSpec, sizes } = options;
   const volumeType = amiSpec.volumeType ?? 'gp2';
   const blockDeviceMappings: NonNullable<RegisterImageCommandInput['BlockDeviceMappings']> = [
@@ -101,7 +104,7 @@ export async function registerImageInput(options: RegisterRequestOptions): Promi
     });
   }
   const { bootMode, enaSupport } = bootSettings(amiSpec, options.uefiSecureBoot);
-  const uefiData = options.uefiSecureBoot && options.uefiDataPath !== undefined ? (await readUserText(options.uefiDataPath, { what: 'UEFI data file' })).trim() : undefined;
+  const uefiData = options.uefiSecureBoot ? options.uefiData : undefined;
   return {
     Name: options.name,
     ...(options.description === undefined ? {} : { Description: options.description }),

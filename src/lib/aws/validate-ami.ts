@@ -1,13 +1,17 @@
 // `brl ami validate` (pubsys validate-ami): the AMI EC2 holds in every region of amis.json, against the file and
 // the RegisterImage settings the variant publishes with.
-import { DescribeImagesCommand, DescribeSnapshotAttributeCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
-import { BrlError, ExitCode } from '../core/errors.ts';
+import { DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
+import { createHash } from 'node:crypto';
+import { BrlError, ExitCode, isBrlError } from '../core/errors.ts';
+import { decodeAwsUefiData, secureBootCertificatesIn } from '../secure-boot/aws-uefi-data.ts';
+import type { FirmwareCertificates } from '../secure-boot/key-set.ts';
 import { snapshotIdsOf } from './ami-lookup.ts';
 import type { AmisFile, LaunchPermission, RegionAmi } from './amis-file.ts';
 import type { AwsClients } from './clients.ts';
 import { loadVariant } from '../variant/definition.ts';
 import { describeImageVisibility } from './permissions.ts';
 import { bootSettings, ec2Architecture, loadAmiSpec } from './register.ts';
+import { publishCertificates } from './uefi-data.ts';
 import { check, validateRegions, type Check, type ValidationResult } from './validation.ts';
 
 /** What every region's image must be besides what amis.json records; an undefined field is not checked. */
@@ -16,18 +20,30 @@ export interface ExpectedImage {
   enaSupport?: boolean;
   /** `null`: registered without a boot mode, so EC2 reports none. */
   bootMode?: string | null;
+  /** A signed boot path: the certificates the UefiData's PK, KEK and db must hold, as SHA-256 of each DER. */
+  uefiCertificates?: { pk: string; kek: string; db: string };
+}
+
+const sha256 = (der: Buffer) => createHash('sha256').update(der).digest('hex');
+
+export function expectedUefiCertificates(certificates: FirmwareCertificates): NonNullable<ExpectedImage['uefiCertificates']> {
+  return { pk: sha256(certificates.pk), kek: sha256(certificates.kek), db: sha256(certificates.db) };
 }
 
 /**
  * The settings `brl ami publish` registers the variant with. Outside a project there is no variant definition
- * (amispec.toml, Secure Boot), so only the architecture is known.
+ * (amispec.toml, Secure Boot), so only the architecture is known. A Secure Boot variant's UefiData must hold
+ * the certificates of the project's key set.
  */
-export async function expectedImage(projectDir: string | undefined, variant: string, arch: string): Promise<ExpectedImage> {
+export async function expectedImage(projectDir: string | undefined, variant: string, arch: string, env: NodeJS.ProcessEnv = process.env): Promise<ExpectedImage> {
   const architecture = ec2Architecture(arch);
   if (projectDir === undefined) return { architecture };
   const definition = await loadVariant(projectDir, variant);
-  const { bootMode, enaSupport } = bootSettings(await loadAmiSpec(definition.dir), definition.features['uefi-secure-boot']);
-  return { architecture, bootMode: bootMode ?? null, enaSupport };
+  const signed = definition.features['uefi-secure-boot'];
+  const { bootMode, enaSupport } = bootSettings(await loadAmiSpec(definition.dir), signed);
+  if (!signed) return { architecture, bootMode: bootMode ?? null, enaSupport };
+  const { certificates } = await publishCertificates(projectDir, variant, env);
+  return { architecture, bootMode: bootMode ?? null, enaSupport, uefiCertificates: expectedUefiCertificates(certificates) };
 }
 
 export interface ValidateAmiOptions {
@@ -68,6 +84,7 @@ async function regionChecks(ec2: EC2Client, ami: RegionAmi, expected: ExpectedIm
   ];
   if (expected.bootMode !== undefined) checks.push(check('boot-mode', expected.bootMode ?? none, image.BootMode ?? none));
   if (expected.enaSupport !== undefined) checks.push(check('ena-support', String(expected.enaSupport), String(image.EnaSupport === true)));
+  if (expected.uefiCertificates !== undefined) checks.push(...(await uefiDataChecks(ec2, ami.id, expected.uefiCertificates)));
   if (ami.public === undefined && ami.launch_permissions === undefined) return checks;
 
   const visibility = await describeImageVisibility(ec2, ami.id);
@@ -82,6 +99,30 @@ async function regionChecks(ec2: EC2Client, ami: RegionAmi, expected: ExpectedIm
     }
   }
   return checks;
+}
+
+/** PK, KEK and db of the image's UefiData against the key set's certificates; missing or unreadable data fails all three. */
+async function uefiDataChecks(ec2: EC2Client, imageId: string, expected: NonNullable<ExpectedImage['uefiCertificates']>): Promise<Check[]> {
+  const { UefiData } = await ec2.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'uefiData' }));
+  let actual: Record<keyof typeof expected, string>;
+  if (UefiData?.Value === undefined) {
+    actual = { pk: none, kek: none, db: none };
+  } else {
+    try {
+      const held = secureBootCertificatesIn(decodeAwsUefiData(UefiData.Value, `the UEFI data of ${imageId}`));
+      const list = (certificates: Buffer[]) => (certificates.length === 0 ? none : certificates.map(sha256).join(', '));
+      actual = { pk: list(held.pk), kek: list(held.kek), db: list(held.db) };
+    } catch (error) {
+      if (!isBrlError(error)) throw error;
+      const unreadable = `unreadable (${error.message})`;
+      actual = { pk: unreadable, kek: unreadable, db: unreadable };
+    }
+  }
+  return [
+    check('uefi-data PK', expected.pk, actual.pk),
+    check('uefi-data KEK', expected.kek, actual.kek),
+    check('uefi-data db', expected.db, actual.db),
+  ];
 }
 
 /** The image, or undefined when EC2 does not know the id in this region. */

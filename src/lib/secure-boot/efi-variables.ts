@@ -12,6 +12,17 @@ export function guidBytes(text: string): Buffer {
   return bytes;
 }
 
+/** The text form of a GUID stored mixed-endian (the inverse of `guidBytes`). */
+export function guidText(bytes: Buffer): string {
+  const hex = Buffer.concat([
+    Buffer.from(bytes.subarray(0, 4)).reverse(),
+    Buffer.from(bytes.subarray(4, 6)).reverse(),
+    Buffer.from(bytes.subarray(6, 8)).reverse(),
+    bytes.subarray(8, 16),
+  ]).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export const efiGuids = {
   globalVariable: '8be4df61-93ca-11d2-aa0d-00e098032b8c',
   imageSecurityDatabase: 'd719b2cb-3d3a-4596-a3bc-dad00e67656f',
@@ -46,6 +57,26 @@ export function x509SignatureList(certificate: Buffer, owner: string): Buffer {
   return Buffer.concat([header, guidBytes(owner), certificate]);
 }
 
+/** The X.509 certificates (DER) of a variable's EFI_SIGNATURE_LISTs; other signature types are skipped. */
+export function x509CertificatesOf(lists: Buffer): Buffer[] {
+  const certificates: Buffer[] = [];
+  const x509 = guidBytes(efiGuids.certX509);
+  let offset = 0;
+  while (offset + 28 <= lists.length) {
+    const listSize = lists.readUInt32LE(offset + 16);
+    const headerSize = lists.readUInt32LE(offset + 20);
+    const signatureSize = lists.readUInt32LE(offset + 24);
+    if (listSize < 28 || offset + listSize > lists.length || signatureSize <= 16) break;
+    if (lists.subarray(offset, offset + 16).equals(x509)) {
+      for (let entry = offset + 28 + headerSize; entry + signatureSize <= offset + listSize; entry += signatureSize) {
+        certificates.push(lists.subarray(entry + 16, entry + signatureSize));
+      }
+    }
+    offset += listSize;
+  }
+  return certificates;
+}
+
 export interface EfiVariable {
   name: string;
   vendorGuid: string;
@@ -53,8 +84,8 @@ export interface EfiVariable {
   data: Buffer;
 }
 
-/** PK, KEK and db with the project's certificates, and Secure Boot switched on. */
-export function secureBootVariables(certificates: { pk: Buffer; kek: Buffer; db: Buffer }): EfiVariable[] {
+/** db, KEK and PK with the project's certificates, as firmware keeps them: what OVMF's store and EC2's UefiData both carry. */
+export function secureBootKeyVariables(certificates: { pk: Buffer; kek: Buffer; db: Buffer }): EfiVariable[] {
   const owner = signatureOwner(certificates.pk);
   const authenticated = (name: string, vendorGuid: string, certificate: Buffer): EfiVariable => ({
     name, vendorGuid, attributes: nvBsRtTimeAuthenticated, data: x509SignatureList(certificate, owner),
@@ -63,6 +94,13 @@ export function secureBootVariables(certificates: { pk: Buffer; kek: Buffer; db:
     authenticated('db', efiGuids.imageSecurityDatabase, certificates.db),
     authenticated('KEK', efiGuids.globalVariable, certificates.kek),
     authenticated('PK', efiGuids.globalVariable, certificates.pk),
+  ];
+}
+
+/** PK, KEK and db with the project's certificates, and Secure Boot switched on. */
+export function secureBootVariables(certificates: { pk: Buffer; kek: Buffer; db: Buffer }): EfiVariable[] {
+  return [
+    ...secureBootKeyVariables(certificates),
     // EDK2 enforces signatures only in user mode (a PK is present) with SecureBootEnable set.
     { name: 'SecureBootEnable', vendorGuid: efiGuids.secureBootEnableDisable, attributes: nvBs, data: Buffer.from([1]) },
   ];

@@ -1,6 +1,9 @@
 import test from 'ava';
-import { readFile, readlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decodeAwsUefiData, secureBootCertificatesIn } from '../../../src/lib/secure-boot/aws-uefi-data.ts';
+import { initKeySet, loadFirmwareCertificates } from '../../../src/lib/secure-boot/key-set.ts';
 import { brl } from '../../helpers/cli.ts';
 import { expectedBlocks, makeVariantProject } from '../../fakes/aws/fixtures.ts';
 import { startFakeAws } from '../../fakes/aws/server.ts';
@@ -61,6 +64,36 @@ test('a region failing CopyImage exits non-zero, and the rerun completes only th
   t.regex(second.stdout, /ap-south-1\s+ami-\w+\s+copied/);
   t.is(fake.state.count('StartSnapshot'), 2);
   t.is(fake.state.count('CopyImage', 'us-east-2'), 1);
+});
+
+test('a signed build registers boot mode uefi and UefiData from the key set\'s certificates, which ami validate reads back; another key set is refused before any upload', async (t) => {
+  const variantToml = 'included-packages = ["release"]\n[image-features]\nuefi-secure-boot = true\n';
+  const project = await makeVariantProject({ variant: 'aws-secure', variantToml });
+  t.teardown(() => rm(project.projectDir, { recursive: true, force: true }));
+  const keysDir = join(project.projectDir, 'keys', 'secure-boot');
+  const certificates = await loadFirmwareCertificates((await initKeySet(keysDir, { organization: 'brl test', validDays: 30, rsaBits: 2048 })).dir);
+  const manifest = { sourceDateEpoch: 1_767_225_600, bootSigning: { signed: true, dbCertificateSha256: createHash('sha256').update(certificates.db).digest('hex') } };
+  await writeFile(join(project.imageDir, 'build-manifest.json'), JSON.stringify(manifest));
+  const fake = await startFakeAws();
+  t.teardown(() => fake.close());
+  const env = { ...fake.env, BRL_AWS_POLL_INTERVAL_MS: '1', BRL_SECURE_BOOT_KEYS: keysDir };
+
+  const otherKeys = await initKeySet(join(project.projectDir, 'other-keys'), { organization: 'brl test', validDays: 30, rsaBits: 2048 });
+  const refused = await brl(['ami', 'publish', '--variant', 'aws-secure', '--regions', 'us-west-2', '--json'], { cwd: project.projectDir, env: { ...env, BRL_SECURE_BOOT_KEYS: otherKeys.dir } });
+  t.is(refused.exitCode, 3);
+  t.like(JSON.parse(refused.stdout), { error: { code: 'DB_CERTIFICATE_MISMATCH' } });
+  t.is(fake.state.count('StartSnapshot'), 0);
+
+  const publish = await brl(['ami', 'publish', '--variant', 'aws-secure', '--regions', 'us-west-2', '--no-progress'], { cwd: project.projectDir, env });
+  t.is(publish.exitCode, 0, publish.stderr);
+  const [image] = fake.state.imagesIn('us-west-2');
+  t.is(image?.bootMode, 'uefi');
+  t.deepEqual(secureBootCertificatesIn(decodeAwsUefiData(image?.uefiData ?? '', 'registered')), { pk: [certificates.pk], kek: [certificates.kek], db: [certificates.db] });
+
+  const validate = await brl(['ami', 'validate', '--variant', 'aws-secure'], { cwd: project.projectDir, env });
+  t.is(validate.exitCode, 0, validate.stderr);
+  t.regex(validate.stdout, /us-west-2\s+boot-mode\s+uefi\s+uefi\s+ok/);
+  t.regex(validate.stdout, /us-west-2\s+uefi-data db\s+[0-9a-f]{64}\s+[0-9a-f]{64}\s+ok/);
 });
 
 test('a user mistake is a message and a hint, not a stack trace', async (t) => {

@@ -74,6 +74,8 @@ const booleans = ['true', 'false'];
 const validArchitectures = ['i386', 'x86_64', 'arm64', 'x86_64_mac', 'arm64_mac'] as const;
 const validVolumeTypes = ['standard', 'io1', 'io2', 'gp2', 'sc1', 'st1', 'gp3'] as const;
 const validBootModes = ['legacy-bios', 'uefi', 'uefi-preferred'] as const;
+/** EC2's limit on RegisterImage's UefiData (base64 text). */
+const maxUefiDataLength = 64 * 1024;
 
 function checkRegisterImageValues(params: URLSearchParams): void {
   checkValue(params, 'Architecture', validArchitectures);
@@ -83,6 +85,10 @@ function checkRegisterImageValues(params: URLSearchParams): void {
   checkValue(params, 'BootMode', validBootModes);
   checkValue(params, 'ImdsSupport', ['v2.0']);
   checkValue(params, 'TpmSupport', ['v2.0']);
+  const uefiData = params.get('UefiData');
+  if (uefiData !== null && uefiData.length > maxUefiDataLength) {
+    throw new FakeServiceError('InvalidParameterValue', `Value for parameter UefiData is invalid. The maximum length is ${maxUefiDataLength} characters.`);
+  }
   for (const key of params.keys()) {
     if (/\.Ebs\.VolumeType$/.test(key)) checkValue(params, key, validVolumeTypes);
     if (/\.Ebs\.(DeleteOnTermination|Encrypted)$/.test(key)) checkValue(params, key, booleans);
@@ -330,10 +336,19 @@ function modifySnapshotAttribute(state: FakeAwsState, region: string, params: UR
   return { return: true };
 }
 
+/** The attributes brl reads back: like EC2, an unset boot mode or UEFI data is an absent element. */
+const imageAttributes: Record<string, (image: FakeImage) => XmlValue> = {
+  launchPermission: (image) => image.launchPermissions.map((p) => ({ ...p })),
+  bootMode: (image) => (image.bootMode === undefined ? undefined : { value: image.bootMode }),
+  uefiData: (image) => (image.uefiData === undefined ? undefined : { value: image.uefiData }),
+};
+
 function describeImageAttribute(state: FakeAwsState, region: string, params: URLSearchParams): XmlValue {
   const image = imageOrThrow(state, region, required(params, 'ImageId'));
-  if (params.get('Attribute') !== 'launchPermission') throw new FakeServiceError('InvalidParameterValue', 'unsupported Attribute');
-  return { imageId: image.id, launchPermission: image.launchPermissions.map((p) => ({ ...p })) };
+  const attribute = params.get('Attribute') ?? '';
+  const read = imageAttributes[attribute];
+  if (read === undefined) throw new FakeServiceError('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`);
+  return { imageId: image.id, [attribute]: read(image) };
 }
 
 function describeSnapshotAttribute(state: FakeAwsState, region: string, params: URLSearchParams): XmlValue {

@@ -2,7 +2,10 @@
 // Every request here is sent by the real SDK clients; values their types would not allow go in before signing.
 import test from 'ava';
 import { EBSClient, StartSnapshotCommand } from '@aws-sdk/client-ebs';
-import { DescribeImagesCommand, EC2Client, RegisterImageCommand, type ArchitectureValues, type BootModeValues, type RegisterImageCommandInput, type VolumeType } from '@aws-sdk/client-ec2';
+import {
+  DescribeImageAttributeCommand, DescribeImagesCommand, EC2Client, RegisterImageCommand,
+  type ArchitectureValues, type BootModeValues, type ImageAttributeName, type RegisterImageCommandInput, type VolumeType,
+} from '@aws-sdk/client-ec2';
 import { GetParametersCommand, PutParameterCommand, SSMClient, type ParameterType } from '@aws-sdk/client-ssm';
 import { changeBodyBeforeSigning } from '../../fakes/aws/middleware.ts';
 import { refusal } from '../../fakes/aws/harness.ts';
@@ -30,6 +33,21 @@ async function registrable(fake: FakeAws): Promise<RegisterImageCommandInput> {
     BootMode: 'uefi-preferred', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId, VolumeSize: 2, VolumeType: 'gp2', DeleteOnTermination: true } }],
   };
 }
+
+test('RegisterImage refuses UefiData over 64 KiB; DescribeImageAttribute answers bootMode and uefiData as registered, and refuses an unknown attribute', async (t) => {
+  const fake = await withFake(t);
+  const ec2 = new EC2Client(config(fake));
+  const input = { ...(await registrable(fake)), BootMode: 'uefi' as BootModeValues };
+  const tooLarge = await refusal(ec2.send(new RegisterImageCommand({ ...input, UefiData: 'A'.repeat(64 * 1024 + 4) })));
+  t.like(tooLarge, { name: 'InvalidParameterValue', status: 400 });
+  t.regex(tooLarge.message, /UefiData is invalid\. The maximum length is 65536/);
+  const { ImageId } = await ec2.send(new RegisterImageCommand({ ...input, UefiData: 'QU1aTlVFRkk=' }));
+  const uefiData = await ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute: 'uefiData' }));
+  const bootMode = await ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute: 'bootMode' }));
+  t.deepEqual([uefiData.UefiData?.Value, bootMode.BootMode?.Value], ['QU1aTlVFRkk=', 'uefi']);
+  const unknown = await refusal(ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute: 'nonsense' as ImageAttributeName })));
+  t.like(unknown, { name: 'InvalidParameterValue', status: 400 });
+});
 
 test('RegisterImage refuses an unknown Architecture, VolumeType and BootMode with InvalidParameterValue naming the parameter', async (t) => {
   const fake = await withFake(t);

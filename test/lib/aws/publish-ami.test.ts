@@ -1,9 +1,13 @@
 import test from 'ava';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AwsClients } from '../../../src/lib/aws/clients.ts';
 import { describeDiskImage } from '../../../src/lib/aws/images.ts';
 import { publishAmi, type PublishAmiOptions } from '../../../src/lib/aws/publish-ami.ts';
+import { uefiDataForPublish } from '../../../src/lib/aws/uefi-data.ts';
+import { decodeAwsUefiData, efiTime, secureBootCertificatesIn } from '../../../src/lib/secure-boot/aws-uefi-data.ts';
+import { initKeySet, loadFirmwareCertificates } from '../../../src/lib/secure-boot/key-set.ts';
 import { expectedBlocks, makeSparseImage } from '../../fakes/aws/fixtures.ts';
 import { withFakeAws } from '../../fakes/aws/harness.ts';
 import type { FakeAws } from '../../fakes/aws/server.ts';
@@ -37,7 +41,7 @@ async function withPublish(fakeOptions: Partial<FakeOptions>, overrides: Partial
       dataImage: await describeDiskImage(dataPath),
       sizes: { osVolumeGiB: 2, dataVolumeGiB: 20 },
       uefiSecureBoot: false,
-      uefiDataPath: undefined,
+      uefiData: undefined,
       amiSpec: {},
       regionRoles: {},
       amisPath: join(dir, 'amis.json'),
@@ -58,7 +62,7 @@ test.serial('registers the AMI with the spec parameters, copies it and writes am
     const base = fake.state.imagesIn('us-west-2');
     t.is(base.length, 1);
     const image = base[0];
-    t.like(image, { name: options.name, description: 'test image', architecture: 'x86_64', virtualizationType: 'hvm', rootDeviceName: '/dev/xvda', enaSupport: true, sriovNetSupport: 'simple', bootMode: undefined, imdsSupport: undefined, state: 'available' });
+    t.like(image, { name: options.name, description: 'test image', architecture: 'x86_64', virtualizationType: 'hvm', rootDeviceName: '/dev/xvda', enaSupport: true, sriovNetSupport: 'simple', bootMode: undefined, uefiData: undefined, imdsSupport: undefined, state: 'available' });
     t.deepEqual(image?.blockDevices.map((d) => [d.deviceName, d.volumeType, d.volumeSizeGiB, d.deleteOnTermination]), [['/dev/xvda', 'gp2', 2, true], ['/dev/xvdb', 'gp2', 20, true]]);
     const osSnapshot = fake.state.snapshots.get(image?.blockDevices[0]?.snapshotId ?? '');
     t.deepEqual([...(osSnapshot?.blocks.keys() ?? [])].sort((a, b) => a - b), [...(await expectedBlocks(osPath, 512 * 1024)).keys()]);
@@ -127,15 +131,36 @@ test.serial('an image larger than its publish volume is refused before anything 
   });
 });
 
-test.serial('a UEFI Secure Boot variant registers uefi-preferred with its UEFI data; amispec opts into IMDSv2', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'brl-uefi-'));
-  const uefiDataPath = join(dir, 'uefi-data');
-  await writeFile(uefiDataPath, 'QU1aTlVFRkk=\n');
-  await withPublish({}, { regions: ['us-west-2'], uefiSecureBoot: true, uefiDataPath, amiSpec: { imdsSupport: 'v2.0', volumeType: 'gp3' }, dataImage: undefined, sizes: { osVolumeGiB: 22, dataVolumeGiB: undefined } }, async ({ fake, options }) => {
+test.serial('a signed build registers boot mode uefi with UefiData holding the key set\'s PK, KEK and db, and its copy keeps them; amispec opts into IMDSv2', async (t) => {
+  const projectDir = await mkdtemp(join(tmpdir(), 'brl-uefi-'));
+  t.teardown(() => rm(projectDir, { recursive: true, force: true }));
+  const keys = await initKeySet(join(projectDir, 'keys', 'secure-boot'), { organization: 'brl test', validDays: 30, rsaBits: 2048 });
+  await writeFile(join(projectDir, 'brl.toml'), '[secure-boot]\nkeys-dir = "keys/secure-boot"\n');
+  const certificates = await loadFirmwareCertificates(keys.dir);
+  const uefiData = (await uefiDataForPublish({
+    projectDir, variant: 'aws-secure', signed: true, dbCertificateSha256: createHash('sha256').update(certificates.db).digest('hex'), sourceDateEpoch: 1_767_225_600, env: {},
+  }))!;
+  t.is(uefiData.source, keys.dir);
+  const overrides: Partial<PublishAmiOptions> = {
+    regions: ['us-west-2', 'us-east-1'], uefiSecureBoot: true, uefiData: uefiData.value, amiSpec: { imdsSupport: 'v2.0', volumeType: 'gp3' }, dataImage: undefined, sizes: { osVolumeGiB: 22, dataVolumeGiB: undefined },
+  };
+  await withPublish({}, overrides, async ({ fake, options }) => {
     await publishAmi(options);
     const image = fake.state.imagesIn('us-west-2')[0];
-    t.like(image, { bootMode: 'uefi-preferred', uefiData: 'QU1aTlVFRkk=', imdsSupport: 'v2.0' });
+    t.like(image, { bootMode: 'uefi', imdsSupport: 'v2.0' });
     t.deepEqual(image?.blockDevices.map((d) => [d.deviceName, d.volumeType, d.volumeSizeGiB]), [['/dev/xvda', 'gp3', 22]]);
+    const variables = decodeAwsUefiData(image?.uefiData ?? '', 'the registered image');
+    t.deepEqual(secureBootCertificatesIn(variables), { pk: [certificates.pk], kek: [certificates.kek], db: [certificates.db] });
+    t.true(variables.every((v) => v.attributes === 0x27 && v.timestamp?.equals(efiTime(new Date('2026-01-01T00:00:00Z')))));
+    t.like(fake.state.imagesIn('us-east-1')[0], { bootMode: 'uefi', uefiData: image?.uefiData });
+  });
+});
+
+test.serial('UefiData over EC2\'s 64 KiB is refused before anything is uploaded', async (t) => {
+  await withPublish({}, { regions: ['us-west-2'], uefiSecureBoot: true, uefiData: 'A'.repeat(64 * 1024 + 4) }, async ({ fake, options }) => {
+    await t.throwsAsync(publishAmi(options), { code: 'UEFI_DATA_TOO_LARGE', message: /65540 bytes of base64; EC2 takes at most 65536/ });
+    t.is(fake.state.count('StartSnapshot'), 0);
+    t.is(fake.state.count('RegisterImage'), 0);
   });
 });
 

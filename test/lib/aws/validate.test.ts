@@ -1,16 +1,18 @@
 import test from 'ava';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readAmisFile, writeAmisFile, type AmisFile } from '../../../src/lib/aws/amis-file.ts';
 import type { AwsClients } from '../../../src/lib/aws/clients.ts';
 import { shareAmi } from '../../../src/lib/aws/share-ami.ts';
 import { publishSsmParameters } from '../../../src/lib/aws/ssm-publish.ts';
 import { defaultTemplates } from '../../../src/lib/aws/ssm-templates.ts';
-import { validateAmis, type ExpectedImage } from '../../../src/lib/aws/validate-ami.ts';
+import { expectedUefiCertificates, validateAmis, type ExpectedImage } from '../../../src/lib/aws/validate-ami.ts';
 import { validateSsmParameters } from '../../../src/lib/aws/validate-ssm.ts';
 import { validationFailure, validationTable, type ValidationResult } from '../../../src/lib/aws/validation.ts';
 import { ExitCode } from '../../../src/lib/core/errors.ts';
+import { secureBootUefiData } from '../../../src/lib/secure-boot/aws-uefi-data.ts';
+import { initKeySet, loadFirmwareCertificates } from '../../../src/lib/secure-boot/key-set.ts';
 import { addPublishedImage } from '../../fakes/aws/fixtures.ts';
 import { withFakeAws } from '../../fakes/aws/harness.ts';
 import type { FakeAws } from '../../fakes/aws/server.ts';
@@ -118,6 +120,39 @@ test.serial("name, architecture, boot mode and ENA support are compared with the
     fake.state.images.delete(amis['us-east-1']?.id ?? '');
     const gone = await validate(clients, amis, amisPath);
     t.deepEqual(failedChecks(gone), [['us-east-1', 'id', amis['us-east-1']?.id ?? '', 'not found']]);
+  });
+});
+
+test.serial("a signed variant's UefiData must hold the key set's PK, KEK and db: read back through DescribeImageAttribute, each compared", async (t) => {
+  const keysDir = join(await mkdtemp(join(tmpdir(), 'brl-validate-keys-')), 'keys');
+  t.teardown(() => rm(dirname(keysDir), { recursive: true, force: true }));
+  const certificates = await loadFirmwareCertificates((await initKeySet(keysDir, { organization: 'brl test', validDays: 30, rsaBits: 2048 })).dir);
+  const signed: ExpectedImage = { ...expected, bootMode: 'uefi', uefiCertificates: expectedUefiCertificates(certificates) };
+  await withFakeAws({}, async (fake, clients) => {
+    const amisPath = join(dirname(keysDir), 'amis.json');
+    const swapped = secureBootUefiData({ ...certificates, pk: certificates.kek, kek: certificates.pk }, undefined);
+    const images = {
+      'us-west-2': secureBootUefiData(certificates, new Date('2026-01-01T00:00:00Z')),
+      'us-east-1': swapped,
+      'eu-west-1': undefined,
+      'eu-central-1': 'QU1aTlVFRkkAAAAAAAAAAA==',
+    };
+    const amis: AmisFile = Object.fromEntries(Object.entries(images).map(([region, uefiData]) => [region, { id: addPublishedImage(fake.state, region, name, { bootMode: 'uefi', uefiData }), name }]));
+    const result = await validate(clients, amis, amisPath, { expected: signed });
+    t.deepEqual(result.regions.map((r) => [r.region, r.status]), [['eu-central-1', 'mismatch'], ['eu-west-1', 'mismatch'], ['us-east-1', 'mismatch'], ['us-west-2', 'ok']]);
+    t.deepEqual(result.regions.find((r) => r.region === 'us-west-2')?.checks.filter((c) => c.field.startsWith('uefi-data')).map((c) => [c.field, c.actual]), [
+      ['uefi-data PK', signed.uefiCertificates?.pk],
+      ['uefi-data KEK', signed.uefiCertificates?.kek],
+      ['uefi-data db', signed.uefiCertificates?.db],
+    ]);
+    const failed = failedChecks(result);
+    t.deepEqual(failed.filter(([region]) => region === 'us-east-1').map(([, field, , actual]) => [field, actual]), [
+      ['uefi-data PK', signed.uefiCertificates?.kek],
+      ['uefi-data KEK', signed.uefiCertificates?.pk],
+    ]);
+    t.deepEqual(failed.filter(([region]) => region === 'eu-west-1').map(([, field, , actual]) => [field, actual]), [['uefi-data PK', '(none)'], ['uefi-data KEK', '(none)'], ['uefi-data db', '(none)']]);
+    t.regex(failed.find(([region]) => region === 'eu-central-1')?.[3] ?? '', /^unreadable \(the UEFI data of ami-\w+ is not an EC2 UEFI variable store: CRC32C/);
+    t.is(fake.state.count('DescribeImageAttribute'), 4);
   });
 });
 
