@@ -1,27 +1,92 @@
 // The dev image as a container host: both containerd instances of the containerd package
 // (host-containerd for host containers, containerd for workloads) come up on their own sockets
-// with the overlayfs snapshotter, and a host container enabled by user data runs under host-ctr:
-// its registry refuses, so host-ctr reports why in the journal and retries with growing delays
-// while the host stays healthy, until the container is disabled through the API.
+// with the overlayfs snapshotter. The admin container, pinned by digest in the dev defaults and
+// enabled by user data, is pulled through a registry mirror (settings.container-registry) from a
+// docker-registry on this machine that the guest reaches through QEMU's guestfwd, runs, answers
+// `apiclient exec`, and stops when disabled. A host container whose registry refuses fails
+// clearly and retries with growing delays while the host stays healthy, until it is disabled.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'smol-toml';
+import { brl, repoDir } from '../helpers/cli.ts';
 import { devBuilder, osDiskOf } from '../helpers/dev-image.ts';
 import { extractJournal, readJournal } from '../helpers/guest-journal.ts';
-import { bootVm } from '../helpers/vm.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { bootVm, type BootedVm } from '../helpers/vm.ts';
 
 const buildDev = devBuilder('vm-host-containers');
+/** The guest's end of the forward to the test registry: http://10.0.2.100:5000. */
+const mirrorPort = 5000;
 
-test('host-containerd and containerd start with overlayfs on their own sockets; a host container whose registry refuses fails clearly, retries, and stops when disabled', async (t) => {
+/** The admin image's pin in the dev defaults (brl.invalid/brl/admin@sha256:…). */
+function defaultAdminSource(): string {
+  const defaults = parse(readFileSync(join(repoDir, 'src/lib/host/defaults/dev/defaults.d/60-host-containers.toml'), 'utf8')) as { settings: { 'host-containers': { admin: { source: string } } } };
+  return defaults.settings['host-containers'].admin.source;
+}
+
+/** `apiclient exec admin CMD…` through the API bridge: its stdout, or the error when it fails. */
+async function execAdmin(vm: BootedVm, ...command: string[]): Promise<{ ok: true; stdout: string } | { ok: false; error: string }> {
+  try {
+    return { ok: true, stdout: (await vm.apiclient('exec', 'admin', ...command)).stdout };
+  } catch (error) {
+    return { ok: false, error: `${(error as Error).message}` };
+  }
+}
+
+test('containerd instances start with overlayfs on their own sockets; the admin container pinned in the defaults is pulled through a mirror, runs, answers exec and stops when disabled; a container whose registry refuses fails clearly and retries', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'brl-vm-host-containers-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const registry = await startRegistry();
+  t.teardown(() => registry.stop());
+  const built = await brl(['container', 'build', 'admin', '--json']);
+  t.is(built.exitCode, 0, built.stderr);
+  const pushed = await brl(['container', 'push', 'admin', '--registry', `${registry.address}/brl/admin`, '--json']);
+  t.is(pushed.exitCode, 0, pushed.stderr);
+  const digest = (JSON.parse(pushed.stdout) as { digest: string }).digest;
+  t.is(defaultAdminSource(), `brl.invalid/brl/admin@${digest}`, 'the dev defaults pin the admin image brl container build makes');
+  const image = await buildDev();
+
   const userData = join(dir, 'user-data.toml');
-  // Nothing listens on port 9 of the guest's loopback.
-  writeFileSync(userData, '[settings.host-containers.control]\nenabled = true\nsource = "127.0.0.1:9/brl/control:0.1.0"\n');
-  const vm = await bootVm(t, { image: osDiskOf(await buildDev()), userData });
+  writeFileSync(userData, [
+    // Nothing listens on port 9 of the guest's loopback.
+    '[settings.host-containers.control]',
+    'enabled = true',
+    'source = "127.0.0.1:9/brl/control:0.1.0"',
+    '',
+    '[settings.host-containers.admin]',
+    'enabled = true',
+    '',
+    // brl.invalid resolves nowhere: the mirror is the only way to the image.
+    '[[settings.container-registry.mirrors]]',
+    'registry = "brl.invalid"',
+    `endpoint = ["http://10.0.2.100:${mirrorPort}"]`,
+    '',
+  ].join('\n'));
+  const port = registry.address.split(':')[1] as string;
+  const vm = await bootVm(t, { image: osDiskOf(image), userData, forwards: [`${mirrorPort}:${port}`] });
+  const apiReadyAt = Date.now();
   t.log(`API ready after ${vm.readySeconds.toFixed(1)} s (TCG)`);
+
+  // The admin container is running once its status file (read from inside it, through the host root it sees) says so.
+  let running: { state: string; message: string } | undefined;
+  let lastTry = '';
+  for (const deadline = Date.now() + 300_000; running === undefined && Date.now() < deadline; await sleep(1000)) {
+    const result = await execAdmin(vm, 'cat', '/.bottlerocket/rootfs/run/host-ctr/admin.status.json');
+    lastTry = result.ok ? result.stdout : result.error;
+    if (result.ok && (JSON.parse(result.stdout) as { state: string }).state === 'running') running = JSON.parse(result.stdout) as { state: string; message: string };
+  }
+  const runningSeconds = (Date.now() - apiReadyAt) / 1000;
+  t.truthy(running, `the admin container did not run within 300 s of API ready: ${lastTry}`);
+  t.log(`admin container running ${runningSeconds.toFixed(1)} s after API ready (TCG, pulled through the mirror)`);
+  const osRelease = await execAdmin(vm, 'cat', '/.bottlerocket/rootfs/etc/os-release');
+  t.true(osRelease.ok, osRelease.ok ? '' : osRelease.error);
+  const release = osRelease.ok ? osRelease.stdout : '';
+  t.regex(release, /^VARIANT_ID=dev$/m, 'the host\'s release, read through the admin container');
+  t.regex(release, new RegExp(`^VERSION_ID="?${image.version.replaceAll('.', '\\.')}"?$`, 'm'));
+
   // Type=notify: systemd reports "Started" only once containerd said it serves its socket.
   await vm.waitForConsole(/Started host-containerd\.service/, 1, 300);
   await vm.waitForConsole(/Started containerd\.service/, 1, 300);
@@ -29,10 +94,11 @@ test('host-containerd and containerd start with overlayfs on their own sockets; 
   const status = await vm.api('GET', '/apply-status');
   t.is(status.status, 200);
   t.regex(status.body, /\/etc\/containerd\/config\.toml/, 'the workload config was rendered from its template');
+  t.regex(status.body, /\/etc\/host-containers\/host-ctr\.toml/, 'host-ctr\'s registry config was rendered from settings.container-registry');
   // Long enough for a few attempts (1 s, 2 s, 4 s apart).
   await sleep(20_000);
   t.is((await vm.api('GET', '/os')).status, 200, 'the host stays healthy');
-  await vm.apiclient('set', 'host-containers.control.enabled=false');
+  await vm.apiclient('set', 'host-containers.control.enabled=false', 'host-containers.admin.enabled=false');
   // The apply runs after the commit: its restart command stops the unit (host-ctr ends on SIGTERM).
   type Apply = { keys: string[] | 'all'; state: string; services: { name: string; commands: { command: string; status: string; stderr: string }[] }[] };
   let disabled: Apply | undefined;
@@ -45,6 +111,10 @@ test('host-containerd and containerd start with overlayfs on their own sockets; 
   const restart = disabled?.services.find((service) => service.name === 'host-containers')?.commands[0];
   t.is(restart?.status, 'ok', restart?.stderr);
   t.regex(restart?.stderr ?? '', /host-containers: control disabled/);
+  t.regex(restart?.stderr ?? '', /host-containers: admin disabled/);
+  let afterStop: Awaited<ReturnType<typeof execAdmin>> = { ok: true, stdout: '' };
+  for (const deadline = Date.now() + 120_000; afterStop.ok && Date.now() < deadline; await sleep(1000)) afterStop = await execAdmin(vm, 'true');
+  t.false(afterStop.ok, 'exec into the stopped admin container is refused');
   // A clean reboot writes the whole journal back to the data disk before the VM is stopped.
   await vm.reboot();
   await vm.stop();
@@ -66,5 +136,13 @@ test('host-containerd and containerd start with overlayfs on their own sockets; 
   t.true(failures.length >= 3, `host-ctr reported the refusal and retried: ${hostCtr.slice(0, 8).join(' | ')}`);
   t.true(failures.length <= 8, 'with growing delays, not in a tight loop');
   t.true(hostCtr.includes('host container control: stopped: stopped'), 'disabling stopped it');
+  const adminEntries = first.filter((entry) => entry.unit === 'host-containers@admin.service');
+  const admin = adminEntries.map((entry) => entry.message);
+  const pullingAt = adminEntries.find((entry) => entry.message.startsWith('host container admin: pulling'))?.monotonic;
+  const runningAt = adminEntries.find((entry) => entry.message.startsWith('host container admin: running'))?.monotonic;
+  if (pullingAt !== undefined && runningAt !== undefined) t.log(`in the guest: pull through the mirror to running ${((runningAt - pullingAt) / 1e6).toFixed(1)} s (journal, host-ctr's own lines)`);
+  t.log(`admin's host-ctr in the journal: ${admin.join(' | ')}`);
+  t.true(admin.some((message) => message.startsWith(`brl.invalid/brl/admin@${digest}: pulled`)), 'pulled through the mirror');
+  t.true(admin.includes('host container admin: stopped: stopped'), 'disabling stopped the admin container');
   t.deepEqual(first.filter((entry) => /^Failed to start /.test(entry.message)).map((entry) => entry.message), []);
 });

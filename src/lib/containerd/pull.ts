@@ -1,14 +1,15 @@
 // Pull for containerd 1.6, which has no server-side pull: unless the image is already there at
-// the digest its reference pins, the manifest is resolved at the registry here, every blob streamed into the Content service (digest checked by us while it streams and by
-// containerd at commit), the layers unpacked through Snapshots Prepare/Commit and Diff Apply under
+// the digest its reference pins, the manifest is resolved here at the registry (or its mirrors, in
+// order, then the registry), every blob streamed into the Content service (digest checked by us
+// while it streams and by containerd at commit), the layers unpacked through Snapshots Prepare/Commit and Diff Apply under
 // their chain IDs, and the Image recorded last, so a failed pull never leaves an image in use.
 import { createHash, randomBytes } from 'node:crypto';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import type { ImageConfig, ImageIndex, ImageManifest } from '../oci/models.ts';
-import { registryBaseUrl } from '../oci/reference.ts';
 import { RegistryClient } from '../oci/registry.ts';
 import { GrpcStatus, isGrpcStatus, type ContainerdClient, type Descriptor, type Mount } from './client.ts';
 import { parseImageReference, type ImageReference } from './reference.ts';
+import { registryEndpoints, type RegistryEndpoint, type RegistryHosts } from './registry-hosts.ts';
 
 export const snapshotter = 'overlayfs';
 
@@ -27,6 +28,8 @@ export interface PulledImage {
 export interface PullOptions {
   /** Speak HTTP to a registry that is not on loopback. */
   plainHttp?: boolean;
+  /** Mirrors tried before the registry, and credentials per host (host-ctr.toml). */
+  registryHosts?: RegistryHosts;
   log?: (line: string) => void;
 }
 
@@ -84,16 +87,44 @@ export async function pullImage(client: ContainerdClient, source: string, option
     log(`${source}: already pulled, top layer ${local.chainId}`);
     return local;
   }
+  const endpoints = registryEndpoints(reference.registry, options.registryHosts, options.plainHttp);
   // Everything written under the lease is safe from containerd's garbage collector until the
   // image record and the gc labels reference it; a pull that dies leaves only an expiring lease.
   const lease = `host-ctr-pull-${randomBytes(8).toString('hex')}`;
   const expires = new Date(Date.now() + 3_600_000).toISOString();
   await client.call('leases', 'Create', { id: lease, labels: { 'containerd.io/gc.expire': expires } });
+  try {
+    const failures: { endpoint: RegistryEndpoint; error: BrlError }[] = [];
+    for (const endpoint of endpoints) {
+      try {
+        return await pullFrom(client, endpoint, reference, lease, log);
+      } catch (error) {
+        // What a registry serves or fails to serve sends the pull on to the next endpoint; containerd's errors do not.
+        if (!(error instanceof BrlError)) throw error;
+        failures.push({ endpoint, error });
+        if (endpoint.mirror) log(`${source}: mirror ${endpoint.baseUrl} failed, trying the next endpoint: ${error.message}`);
+      }
+    }
+    const [only] = failures;
+    if (failures.length === 1 && only !== undefined) throw only.error;
+    throw new BrlError(`image ${source} was pulled from none of its ${failures.length} endpoints: ${failures.map(({ endpoint, error }) => `${endpoint.mirror ? 'mirror' : 'registry'} ${endpoint.baseUrl}: ${error.message}`).join('; ')}`, {
+      hint: 'each endpoint\'s reason is given in order (settings.container-registry.mirrors, then the registry itself)',
+      exitCode: failures.some(({ error }) => error.exitCode === ExitCode.verifyFailed) ? ExitCode.verifyFailed : ExitCode.network,
+      code: 'PULL_ENDPOINTS_FAILED',
+    });
+  } finally {
+    await client.call('leases', 'Delete', { id: lease }).catch(() => {});
+  }
+}
+
+async function pullFrom(client: ContainerdClient, endpoint: RegistryEndpoint, reference: ImageReference, lease: string, log: (line: string) => void): Promise<PulledImage> {
+  const source = reference.name;
   const registry = new RegistryClient({
-    baseUrl: registryBaseUrl(reference.registry, options.plainHttp),
-    registry: reference.registry,
+    baseUrl: endpoint.baseUrl,
+    registry: endpoint.host,
     repository: reference.repository,
     userAgent: 'brl host-ctr',
+    ...(endpoint.credential === undefined ? {} : { credential: endpoint.credential }),
   });
   try {
     let resolved = await registry.resolveManifest(reference.manifest, [...manifestTypes, ...indexTypes]);
@@ -150,7 +181,6 @@ export async function pullImage(client: ContainerdClient, source: string, option
     return { name: reference.name, manifestDigest: resolved.digest, config, chainId, blobsWritten };
   } finally {
     await registry.close();
-    await client.call('leases', 'Delete', { id: lease }).catch(() => {});
   }
 }
 

@@ -39,8 +39,12 @@ export function parseRegistryTarget(text: string): RegistryTarget {
   return { registry, repository, ...(tag === undefined ? {} : { tag }) };
 }
 
-/** Loopback registries speak plain HTTP (as Docker and containerd assume); any other speaks HTTPS. */
+/**
+ * Loopback registries speak plain HTTP (as Docker and containerd assume); any other speaks HTTPS.
+ * Docker Hub's API is served at registry-1.docker.io, not at the docker.io of its references.
+ */
 export function registryBaseUrl(registry: string, plainHttp = false): string {
+  if (registry === 'docker.io') return 'https://registry-1.docker.io';
   const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   const loopback = host === 'localhost' || host === '::1' || /^127\./.test(host);
   return `${plainHttp || loopback ? 'http' : 'https'}://${registry}`;

@@ -1,7 +1,8 @@
 // A client for the OCI distribution API: for a push, blob HEAD, monolithic upload (POST then PUT
 // with the digest), manifest PUT and GET; for a pull, a manifest by tag or digest and blobs
-// streamed. Every digest the registry reports back, and every byte it serves, is checked against
-// the digest brl computed or was pinned.
+// streamed, answering Basic and Bearer challenges with the registry's credentials. Every digest the
+// registry reports back, and every byte it serves, is checked against the digest brl computed or
+// was pinned.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -9,14 +10,26 @@ import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { BrlError, ExitCode, errnoCode } from '../core/errors.ts';
 import { sha256Digest, type Descriptor } from './models.ts';
 
+/** Credentials as Docker's config.json and containerd hold them (Bottlerocket's settings.container-registry.credentials). */
+export interface RegistryCredential {
+  username?: string;
+  password?: string;
+  /** base64 of `username:password`. */
+  auth?: string;
+  /** An OAuth2 refresh token, exchanged at a Bearer challenge's realm. */
+  identitytoken?: string;
+}
+
 export interface RegistryClientOptions {
-  /** `http://host:port` or `https://host:port`. */
+  /** `http://host:port` or `https://host:port`, with a path when the API is served below one (no trailing `/`). */
   baseUrl: string;
   /** `host[:port]` for messages and references. */
   registry: string;
   repository: string;
   timeoutMs?: number;
   userAgent?: string;
+  /** Sent when the registry challenges (401); without it, only anonymous Bearer tokens are asked for. */
+  credential?: RegistryCredential;
 }
 
 const connectionErrors = ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE',
@@ -25,6 +38,8 @@ const connectionErrors = ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN'
 export class RegistryClient {
   readonly #options: RegistryClientOptions;
   readonly #dispatcher: Dispatcher;
+  /** The Authorization header the last challenge was answered with, reused for later requests. */
+  #authorization: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     this.#options = options;
@@ -70,7 +85,7 @@ export class RegistryClient {
     if (started.statusCode !== 202 || location === undefined) throw this.#statusError(`POST ${start}`, started.statusCode, startBody);
     const url = new URL(location, this.#options.baseUrl);
     url.searchParams.set('digest', descriptor.digest);
-    const put = await this.#call('PUT', url.pathname + url.search, `uploading blob ${descriptor.digest}`, {
+    const put = await this.#call('PUT', url, `uploading blob ${descriptor.digest}`, {
       body: createReadStream(file) as Readable,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(descriptor.size) },
     });
@@ -138,7 +153,7 @@ export class RegistryClient {
    */
   async *blobChunks(descriptor: Descriptor): AsyncGenerator<Buffer> {
     const path = `/v2/${this.#options.repository}/blobs/${descriptor.digest}`;
-    const response = await this.#call('GET', path, `reading blob ${descriptor.digest}`);
+    const response = await this.#followRedirects(await this.#call('GET', path, `reading blob ${descriptor.digest}`), new URL(this.#options.baseUrl + path), `reading blob ${descriptor.digest}`);
     if (response.statusCode !== 200) throw this.#statusError(`GET ${path}`, response.statusCode, await response.body.text());
     const hash = createHash('sha256');
     let size = 0;
@@ -167,18 +182,30 @@ export class RegistryClient {
     });
   }
 
-  async #call(method: Dispatcher.HttpMethod, path: string, doing: string, extra: { body?: Buffer | Readable; headers?: Record<string, string> } = {}): Promise<Dispatcher.ResponseData> {
+  /** `target`: a path below the base URL (`/v2/…`), or a whole URL (an upload's Location). */
+  async #call(method: Dispatcher.HttpMethod, target: string | URL, doing: string, extra: { body?: Buffer | Readable; headers?: Record<string, string> } = {}): Promise<Dispatcher.ResponseData> {
+    const url = typeof target === 'string' ? new URL(this.#options.baseUrl + target) : target;
+    const send = (): Promise<Dispatcher.ResponseData> => this.#send(url, doing, {
+      method,
+      headers: { 'user-agent': this.#options.userAgent ?? 'brl container push', ...(this.#authorization === undefined ? {} : { authorization: this.#authorization }), ...extra.headers },
+      ...(extra.body === undefined ? {} : { body: extra.body }),
+    });
+    const response = await send();
+    // A pull's reads answer a challenge; a push sends no credentials yet (ping() names the 401).
+    const challenge = header(response, 'www-authenticate');
+    if (response.statusCode !== 401 || challenge === undefined || (method !== 'GET' && method !== 'HEAD') || target === '/v2/') return response;
+    await response.body.dump();
+    this.#authorization = await this.#answer(challenge, doing);
+    return send();
+  }
+
+  async #send(url: URL, doing: string, options: { method: Dispatcher.HttpMethod; headers: Record<string, string>; body?: Buffer | Readable | string }): Promise<Dispatcher.ResponseData> {
     try {
-      return await request(new URL(path, this.#options.baseUrl), {
-        method,
-        dispatcher: this.#dispatcher,
-        headers: { 'user-agent': this.#options.userAgent ?? 'brl container push', ...extra.headers },
-        ...(extra.body === undefined ? {} : { body: extra.body }),
-      });
+      return await request(url, { ...options, dispatcher: this.#dispatcher });
     } catch (error) {
       const code = errnoCode(error) ?? errnoCode((error as { cause?: unknown }).cause);
       if (code !== undefined && connectionErrors.includes(code)) {
-        throw new BrlError(`registry ${this.#options.registry} (${this.#options.baseUrl}) did not answer while ${doing}: ${code}`, {
+        throw new BrlError(`registry ${this.#options.registry} (${url.origin}) did not answer while ${doing}: ${code}`, {
           hint: code === 'ECONNREFUSED'
             ? `nothing listens at ${this.#options.registry}: start the registry or correct --registry`
             : 'check that the registry runs and is reachable from here (proxy settings: HTTP_PROXY, NO_PROXY)',
@@ -189,6 +216,62 @@ export class RegistryClient {
       }
       throw error;
     }
+  }
+
+  /**
+   * Registries hand blobs to a storage service with a redirect (Docker Hub, ECR, distribution on
+   * S3); the storage URL is signed, so the registry's Authorization is not sent there.
+   */
+  async #followRedirects(first: Dispatcher.ResponseData, from: URL, doing: string): Promise<Dispatcher.ResponseData> {
+    let response = first;
+    let url = from;
+    for (let hops = 0; [301, 302, 303, 307, 308].includes(response.statusCode); hops++) {
+      const location = header(response, 'location');
+      if (location === undefined || hops === 5) break;
+      await response.body.dump();
+      url = new URL(location, url);
+      response = await this.#send(url, doing, { method: 'GET', headers: { 'user-agent': this.#options.userAgent ?? 'brl container push' } });
+    }
+    return response;
+  }
+
+  /** The Authorization header for a `WWW-Authenticate` challenge: Basic from the credential, or a Bearer token from the challenge's realm. */
+  async #answer(challenge: string, doing: string): Promise<string> {
+    const scheme = challenge.trim().split(/\s+/)[0]?.toLowerCase();
+    const params = Object.fromEntries([...challenge.matchAll(/([A-Za-z_]+)="([^"]*)"/g)].map((match) => [(match[1] as string).toLowerCase(), match[2] as string]));
+    const credential = this.#options.credential;
+    const basic = credential?.auth ?? (credential?.username === undefined ? undefined : Buffer.from(`${credential.username}:${credential.password ?? ''}`).toString('base64'));
+    if (scheme === 'basic') {
+      if (basic === undefined) throw this.#authRequired(`asks for a user name and password while ${doing}`);
+      return `Basic ${basic}`;
+    }
+    if (scheme !== 'bearer' || params.realm === undefined || !URL.canParse(params.realm)) throw this.#authRequired(`answered 401 with a challenge brl does not know ("${challenge.slice(0, 100)}")`);
+    const realm = new URL(params.realm);
+    const scope = params.scope ?? `repository:${this.#options.repository}:pull`;
+    let response: Dispatcher.ResponseData;
+    if (credential?.identitytoken !== undefined) {
+      // Docker's exchange of an identity token: an OAuth2 refresh-token grant posted to the realm.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.identitytoken, service: params.service ?? '', scope, client_id: 'brl' });
+      response = await this.#send(realm, `getting a token from ${realm.origin}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    } else {
+      if (params.service !== undefined) realm.searchParams.set('service', params.service);
+      realm.searchParams.set('scope', scope);
+      response = await this.#send(realm, `getting a token from ${realm.origin}`, { method: 'GET', headers: basic === undefined ? {} : { authorization: `Basic ${basic}` } });
+    }
+    const text = await response.body.text();
+    if (response.statusCode !== 200) throw this.#authRequired(`refused a token for ${scope} (${realm.origin} answered ${response.statusCode})`);
+    const token = (JSON.parse(text) as { token?: string; access_token?: string });
+    const value = token.token ?? token.access_token;
+    if (value === undefined) throw this.#authRequired(`${realm.origin} answered without a token`);
+    return `Bearer ${value}`;
+  }
+
+  #authRequired(what: string): BrlError {
+    return new BrlError(`registry ${this.#options.registry} ${what}`, {
+      hint: `give credentials for ${new URL(this.#options.baseUrl).host} in settings.container-registry.credentials (username and password, auth, or identitytoken)`,
+      exitCode: ExitCode.network,
+      code: 'REGISTRY_AUTH_REQUIRED',
+    });
   }
 
   #checkDigest(what: string, expected: string, reported: string | undefined): void {
@@ -210,6 +293,7 @@ export class RegistryClient {
       // not JSON: the text as it came
     }
     return new BrlError(`registry ${this.#options.registry}: ${request} answered ${status}${detail === '' ? '' : ` (${detail})`}`, {
+      ...(status === 401 || status === 403 ? { hint: `check the credentials for ${new URL(this.#options.baseUrl).host} in settings.container-registry.credentials` } : {}),
       exitCode: status === 404 ? ExitCode.notFound : ExitCode.network,
       code: 'REGISTRY_ERROR',
     });

@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ContainerdClient } from '../../containerd/client.ts';
 import { HOST_CONTAINERD_SOCKET } from '../paths.ts';
+import { hostCtrToml, readRegistryConfig } from './registry-config.ts';
 import { cleanUpContainer, runHostContainer } from './run.ts';
 
 const USAGE = `Usage: host-ctr run --container-id=NAME --source=REFERENCE [--superpowered=true|false]
        host-ctr clean-up --container-id=NAME
 
   --containerd-socket PATH   host-containerd's socket (default ${HOST_CONTAINERD_SOCKET})
+  --registry-config PATH     registry mirrors and credentials (default ${hostCtrToml}; none when absent)
   --root DIR                 the host root a superpowered container sees (default /)
   --state-dir DIR            status file and container output (default /run/host-ctr)
 `;
@@ -31,6 +33,7 @@ export async function hostCtrMain(argv: readonly string[], io: HostCtrIo): Promi
         source: { type: 'string' },
         superpowered: { type: 'string', default: 'false' },
         'containerd-socket': { type: 'string', default: HOST_CONTAINERD_SOCKET },
+        'registry-config': { type: 'string', default: hostCtrToml },
         root: { type: 'string', default: '/' },
         'state-dir': { type: 'string', default: '/run/host-ctr' },
       },
@@ -62,6 +65,7 @@ export async function hostCtrMain(argv: readonly string[], io: HostCtrIo): Promi
       name,
       source: values.source,
       superpowered: values.superpowered === 'true',
+      registryHosts: await readRegistryConfig(values['registry-config']),
       host: { root: values.root, containerDir: join(values.root, 'local/host-containers', name) },
       stateDir: values['state-dir'],
       signal: io.signal,

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJsonAtomic } from '../../core/fs.ts';
 import { GrpcStatus, isGrpcStatus, type ContainerdClient, type Mount } from '../../containerd/client.ts';
 import { pullImage, snapshotter } from '../../containerd/pull.ts';
+import type { RegistryHosts } from '../../containerd/registry-hosts.ts';
 import { hostContainerSpec, type HostPaths } from './runtime-spec.ts';
 
 export type HostContainerState = 'pulling' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped';
@@ -32,6 +33,8 @@ export interface RunOptions {
   source: string;
   superpowered: boolean;
   host: HostPaths;
+  /** Mirrors and credentials for the pull (host-ctr.toml); none: the registry itself, anonymously. */
+  registryHosts?: RegistryHosts;
   /** Status file and task output (`<name>.status.json`, `<name>.log`) go here. */
   stateDir: string;
   /** First and longest wait before a retry, in ms (doubling in between). */
@@ -134,7 +137,7 @@ export async function runHostContainer(options: RunOptions): Promise<void> {
   while (!signal.aborted) {
     try {
       await report('pulling', `pulling ${source}`);
-      const image = await pullImage(client, source, { log });
+      const image = await pullImage(client, source, { log, ...(options.registryHosts === undefined ? {} : { registryHosts: options.registryHosts }) });
       await report('starting', `image ${image.manifestDigest}`);
       const spec = Buffer.from(JSON.stringify(hostContainerSpec({ name, superpowered: options.superpowered, image: image.config, host: options.host })));
       const mounts = await containerRoot(client, name, image.name, image.chainId, spec, starts === 0);

@@ -14,6 +14,18 @@ const k8sLabelValue: Schema = {
   pattern: /^$|^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
   patternText: 'a Kubernetes label value',
 };
+// A registry as image references name it (host[:port]), or `*` for every registry.
+const registryName: Schema = {
+  kind: 'string',
+  pattern: /^\*$|^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$/,
+  patternText: "a registry host[:port] or '*'",
+};
+// A mirror endpoint: http:// or https:// (the default when no scheme is written), a host, an optional port and path.
+const mirrorEndpoint: Schema = {
+  kind: 'string',
+  pattern: /^(?:https?:\/\/)?(?:[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?(?:\/[^\s"\\]*)?$/,
+  patternText: 'an http:// or https:// URL of a registry (host[:port][/path]; https when no scheme is given)',
+};
 const quantity: Schema = { kind: 'string', pattern: /^[0-9]+(?:\.[0-9]+)?(?:[EPTGMk]i?|m|%)?$/, patternText: 'a quantity' };
 
 export const SETTINGS_GROUPS: Readonly<Record<string, Schema>> = {
@@ -69,6 +81,23 @@ export const SETTINGS_GROUPS: Readonly<Record<string, Schema>> = {
     values: {
       kind: 'struct',
       fields: { source: url, enabled: bool, superpowered: bool, 'user-data': { kind: 'base64' } },
+    },
+  },
+  'container-registry': {
+    kind: 'struct',
+    fields: {
+      mirrors: {
+        kind: 'list',
+        items: { kind: 'struct', fields: { registry: registryName, endpoint: { kind: 'list', items: mirrorEndpoint } }, required: ['registry', 'endpoint'] },
+      },
+      credentials: {
+        kind: 'list',
+        items: {
+          kind: 'struct',
+          fields: { registry: registryName, username: singleLine, password: singleLine, auth: { kind: 'base64' }, identitytoken: singleLine },
+          required: ['registry'],
+        },
+      },
     },
   },
   kubernetes: {

@@ -15,7 +15,7 @@ export type Schema =
   | { kind: 'list'; items: Schema }
   | { kind: 'one-of'; options: readonly Schema[]; describe: string }
   | { kind: 'tuple'; items: readonly Schema[] }
-  | { kind: 'struct'; fields: Readonly<Record<string, Schema>> }
+  | { kind: 'struct'; fields: Readonly<Record<string, Schema>>; required?: readonly string[] }
   | { kind: 'map'; keyPattern: RegExp; keyDescribe: string; values: Schema };
 
 /** A value that does not fit the model; `key` is the full dotted key name. */
@@ -125,6 +125,9 @@ export function checkValue(schema: Schema, value: unknown, key: string, options:
         }
         checkValue(fieldSchema, child, joinKey(key, field), options);
       }
+      // Only for tables that are always written whole (list items): a PATCH replaces a list.
+      const missing = (schema.required ?? []).filter((field) => value[field] === undefined);
+      if (missing.length > 0) fail(`missing ${missing.map((field) => `'${field}'`).join(' and ')}`);
       return;
     }
     case 'map': {
