@@ -101,6 +101,17 @@ test('uefi-secure-boot without Secure Boot keys configured stops the build befor
   assertNothingLeft(t, project, 'test-secureboot');
 });
 
+test('uefi-secure-boot on aarch64 is refused before keys are loaded or anything is built, naming the variant file', async (t) => {
+  const project = freshProject();
+  project.addVariant('test-secureboot-arm', minimalVariant('[image-features]\nuefi-secure-boot = true').replace('supported-arches = ["x86_64"]', 'supported-arches = ["x86_64", "aarch64"]'));
+  const error = await failure(project, 'test-secureboot-arm', 'aarch64');
+  t.is(error.code, 'UNSUPPORTED_ARCH');
+  t.is(error.exitCode, ExitCode.badInput);
+  t.regex(error.message, /variant test-secureboot-arm: uefi-secure-boot is built for x86_64 only, not aarch64/);
+  t.regex(error.hint ?? '', /variants\/test-secureboot-arm\/variant\.toml/);
+  t.false(existsSync(join(project.dir, 'build', 'images', 'aarch64-test-secureboot-arm')));
+});
+
 test('the api-bridge feature without the package that ships its unit is an error naming both', async (t) => {
   const project = freshProject();
   project.addVariant('test-bridge', minimalVariant('[image-features]\napi-bridge = true'));

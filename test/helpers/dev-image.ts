@@ -1,15 +1,14 @@
 // The dev image built under a test's own build id, so the user's `npm run sample` output and its
 // `latest` link are as they were once the test file ends.
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { buildVariant, type VariantBuildResult } from '../../src/lib/variant/build.ts';
 import { buildManifestName, type BuildManifest } from '../../src/lib/variant/build-manifest.ts';
+import type { Architecture } from '../../src/lib/variant/definition.ts';
 import { repoDir } from './cli.ts';
 
-const imagesDir = join(repoDir, 'build', 'images', 'x86_64-dev');
-const latestLink = join(imagesDir, 'latest');
 
 function linkTarget(path: string): string | undefined {
   try {
@@ -24,11 +23,13 @@ function linkTarget(path: string): string | undefined {
  * returns a function that builds dev under that build id (with extra environment, e.g.
  * PUBLISH_REPO_ROOT_JSON).
  */
-export function devBuilder(buildId: string): (extraEnv?: NodeJS.ProcessEnv) => Promise<VariantBuildResult> {
+export function devBuilder(buildId: string, arch: Architecture = 'x86_64'): (extraEnv?: NodeJS.ProcessEnv) => Promise<VariantBuildResult> {
+  const imagesDir = join(repoDir, 'build', 'images', `${arch}-dev`);
+  const latestLink = join(imagesDir, 'latest');
   const previousLatest = linkTarget(latestLink);
   test.after.always(() => {
     // Every version built under this id (BUILDSYS_VERSION_IMAGE may have set another).
-    for (const entry of readdirSync(imagesDir)) if (entry.endsWith(`-${buildId}`)) rmSync(join(imagesDir, entry), { recursive: true, force: true });
+    for (const entry of existsSync(imagesDir) ? readdirSync(imagesDir) : []) if (entry.endsWith(`-${buildId}`)) rmSync(join(imagesDir, entry), { recursive: true, force: true });
     if (previousLatest === undefined) {
       rmSync(latestLink, { force: true });
     } else if (linkTarget(latestLink) !== previousLatest) {
@@ -37,7 +38,7 @@ export function devBuilder(buildId: string): (extraEnv?: NodeJS.ProcessEnv) => P
       renameSync(`${latestLink}.restore`, latestLink);
     }
   });
-  return (extraEnv = {}) => buildVariant(repoDir, 'dev', { progress: 'silent', env: { ...process.env, ...extraEnv, BRL_BUILD_ID: buildId } });
+  return (extraEnv = {}) => buildVariant(repoDir, 'dev', { arch, progress: 'silent', env: { ...process.env, ...extraEnv, BRL_BUILD_ID: buildId } });
 }
 
 /** The OS disk (`.img.lz4`) of a build. */

@@ -35,6 +35,8 @@ export interface BootedVm {
 
 export interface BootOptions {
   image: string;
+  /** `--arch`: the image's arch (default: the machine's). */
+  arch?: 'x86_64' | 'aarch64';
   firmware?: 'uefi' | 'bios';
   userData?: string;
   /** `--forward GUEST[:HOST]` rules: the guest reaches 127.0.0.1:HOST as 10.0.2.100:GUEST. */
@@ -60,6 +62,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
   const args = [
     'vm', 'run', '--image', options.image, '--firmware', options.firmware ?? 'uefi', '--accel', 'tcg',
     '--state-dir', stateDir, '--persist', '--wait-ready', '--timeout', '420', '--json',
+    ...(options.arch === undefined ? [] : ['--arch', options.arch]),
     ...(options.userData === undefined ? [] : ['--user-data', options.userData]),
     ...(options.forwards ?? []).flatMap((forward) => ['--forward', forward]),
     ...(options.secureBootKeys === undefined ? [] : ['--secure-boot-keys', options.secureBootKeys]),

@@ -15,6 +15,7 @@ export default class VmRun extends BrlCommand<VmRunResult> {
     '<%= config.bin %> vm run dev --firmware bios --console-log build/dev-console.log --timeout 120',
     '<%= config.bin %> vm run dev --secure-boot-keys keys/secure-boot --wait-ready',
     '<%= config.bin %> vm run dev --wait-ready --json --user-data user-data.toml --forward 8080',
+    '<%= config.bin %> vm run dev --arch aarch64 --wait-ready',
     '<%= config.bin %> vm run --image build/images/x86_64-dev/latest/bottlerocket-dev-x86_64.img.lz4',
   ];
   static override args = {
@@ -23,7 +24,7 @@ export default class VmRun extends BrlCommand<VmRunResult> {
   static override flags = {
     image: Flags.string({ description: 'OS disk image to boot instead of a variant\'s latest build (.img.lz4, raw or qcow2)' }),
     arch: Flags.string({ description: 'architecture of the image', options: ['x86_64', 'aarch64'] }),
-    firmware: Flags.string({ description: 'UEFI (OVMF) or BIOS (SeaBIOS)', options: ['uefi', 'bios'], default: 'uefi' }),
+    firmware: Flags.string({ description: 'UEFI (OVMF; AAVMF on aarch64) or BIOS (SeaBIOS, x86_64 only)', options: ['uefi', 'bios'], default: 'uefi' }),
     accel: Flags.string({ description: 'accelerator; auto takes KVM only where it can run firmware', options: ['auto', 'kvm', 'tcg'], default: 'auto' }),
     memory: Flags.integer({ description: 'guest memory in MiB', default: 1024, min: 256 }),
     cpus: Flags.integer({ description: 'guest CPUs', default: 2, min: 1, max: 64 }),

@@ -82,6 +82,8 @@ export const hostTools: readonly HostTool[] = [
   { command: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', purpose: 'boots x86_64 images (brl vm run)', use: 'vm' },
   { command: 'OVMF firmware', file: '/usr/share/OVMF/OVMF_CODE_4M.fd', debianPackage: 'ovmf', purpose: 'UEFI firmware for x86_64 VMs', use: 'vm' },
   { command: 'SeaBIOS firmware', file: '/usr/share/seabios/bios-256k.bin', debianPackage: 'seabios', purpose: 'BIOS firmware for x86_64 VMs', use: 'vm' },
+  { command: 'qemu-system-aarch64', debianPackage: 'qemu-system-arm', purpose: 'boots aarch64 images (brl vm run --arch aarch64, -M virt)', use: 'vm' },
+  { command: 'AAVMF firmware', file: '/usr/share/AAVMF/AAVMF_CODE.fd', debianPackage: 'qemu-efi-aarch64', purpose: 'UEFI firmware for aarch64 VMs', use: 'vm' },
 ];
 
 // Non-root shells often lack the sbin directories where mkfs and friends live.

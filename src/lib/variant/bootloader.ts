@@ -11,8 +11,11 @@ import { walkTree } from './tree.ts';
 
 /** Where the grub package installs its BIOS images, relative to /boot. */
 const biosImagesDir = join('grub', 'i386-pc');
-/** Where it installs what a Secure Boot build makes GRUB's EFI image with (grub.spec: %{efi_kit}). */
-const efiKitDir = join('grub', 'x86_64-efi-kit');
+/**
+ * Where it installs what a Secure Boot build makes GRUB's EFI image with (grub.spec: %{efi_kit}),
+ * named for GRUB's platform of the arch: x86_64-efi, arm64-efi.
+ */
+const efiKitNames = ['x86_64-efi-kit', 'arm64-efi-kit'];
 
 /** The boot loader files a variant's packages installed, taken out of the staged trees. */
 export interface BootloaderFiles {
@@ -21,7 +24,7 @@ export interface BootloaderFiles {
   efiFiles: string[];
   /** boot.img and core.img (from /boot/grub/i386-pc), when the packages ship them. */
   bios: { bootImg: string; coreImg: string } | undefined;
-  /** grub-mkimage, modules and embedded config (from /boot/grub/x86_64-efi-kit), when the packages ship them. */
+  /** grub-mkimage, modules and embedded config (from /boot/grub/<platform>-efi-kit), when the packages ship them. */
   efiKit: string | undefined;
 }
 
@@ -35,18 +38,19 @@ export interface BootloaderPlacement {
 }
 
 /**
- * Moves /boot/grub/i386-pc and /boot/grub/x86_64-efi-kit out of the BOOT tree into `holdDir`, so
+ * Moves /boot/grub/i386-pc and /boot/grub/<platform>-efi-kit out of the BOOT tree into `holdDir`, so
  * BIOS images and GRUB's build kit never land in the BOOT filesystem (the ESP's files are already
  * apart in `efiTree`). A variant without a boot loader package gets an empty result and keeps empty
- * EFI-SYSTEM and BIOS-BOOT partitions.
+ * EFI-SYSTEM and BIOS-BOOT partitions; aarch64's grub ships no BIOS images, so BIOS-BOOT stays empty
+ * there, as upstream's.
  */
 export async function takeBootloaderFiles(bootTree: string, efiTree: string, holdDir: string): Promise<BootloaderFiles> {
   const efiFiles = (await walkTree(efiTree)).filter((entry) => entry.kind === 'file').map((entry) => entry.path).sort();
   let efiKit: string | undefined;
-  if (existsSync(join(bootTree, efiKitDir))) {
-    efiKit = join(holdDir, 'x86_64-efi-kit');
+  for (const kitName of efiKitNames.filter((name) => existsSync(join(bootTree, 'grub', name)))) {
+    efiKit = join(holdDir, kitName);
     await mkdir(holdDir, { recursive: true });
-    await rename(join(bootTree, efiKitDir), efiKit);
+    await rename(join(bootTree, 'grub', kitName), efiKit);
   }
   const fromBoot = join(bootTree, biosImagesDir);
   if (!existsSync(fromBoot)) {
@@ -90,7 +94,7 @@ export async function placeBootloader(
       sizeKiB: findPlanned(plan, 'EFI-A').sizeMiB * 1024,
       volumeId: fatVolumeId(ids),
       epoch,
-      // FAT names are case-insensitive; firmware looks for \EFI\BOOT\BOOTX64.EFI.
+      // FAT names are case-insensitive; firmware looks for \EFI\BOOT\BOOTX64.EFI (BOOTAA64.EFI on aarch64).
       files: files.efiFiles.map((path) => ({ source: join(files.efiTree, path), target: path.toUpperCase() })),
     });
   }

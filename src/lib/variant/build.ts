@@ -141,6 +141,14 @@ function checkArch(definition: VariantDefinition, arch: string): Architecture {
       code: 'UNSUPPORTED_ARCH',
     });
   }
+  // The signing path makes and signs GRUB's x86_64-efi image (compose.ts); an arm64 one is not done.
+  if (arch === 'aarch64' && definition.features['uefi-secure-boot']) {
+    throw new BrlError(`variant ${definition.name}: uefi-secure-boot is built for x86_64 only, not aarch64`, {
+      hint: `build it with --arch x86_64, or set uefi-secure-boot = false under [image-features] in ${definition.manifestPath}`,
+      exitCode: ExitCode.badInput,
+      code: 'UNSUPPORTED_ARCH',
+    });
+  }
   return arch as Architecture;
 }
 

@@ -1,10 +1,12 @@
-// Firmware for x86_64 VMs from Debian's ovmf and seabios packages; each UEFI VM gets its own VARS copy.
+// Firmware from Debian's ovmf and seabios packages (x86_64) and qemu-efi-aarch64 (AAVMF, aarch64);
+// each UEFI VM gets its own VARS copy.
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
 import { enrolledVariableStore, secureBootVariables } from '../secure-boot/efi-variables.ts';
 import type { FirmwareCertificates } from '../secure-boot/key-set.ts';
+import type { Architecture } from '../variant/definition.ts';
 
 export type Firmware = 'uefi' | 'bios';
 
@@ -20,19 +22,34 @@ export interface FirmwareFiles {
 
 export const ovmfDir = '/usr/share/OVMF';
 export const seabiosDir = '/usr/share/seabios';
+export const aavmfDir = '/usr/share/AAVMF';
 
-export function firmwareFiles(firmware: Firmware, dirs: { ovmf?: string; seabios?: string } = {}, secureBoot = false): FirmwareFiles {
+export function firmwareFiles(
+  firmware: Firmware,
+  dirs: { ovmf?: string; seabios?: string; aavmf?: string } = {},
+  secureBoot = false,
+  arch: Architecture = 'x86_64',
+): FirmwareFiles {
   if (secureBoot && firmware !== 'uefi') {
     throw new BrlError('Secure Boot needs UEFI firmware', { hint: 'drop --firmware bios, or --secure-boot', exitCode: ExitCode.usage, code: 'USAGE' });
   }
+  if (arch === 'aarch64' && (firmware !== 'uefi' || secureBoot)) {
+    throw new BrlError(`aarch64 VMs boot with AAVMF's UEFI without Secure Boot only, not ${secureBoot ? '--secure-boot' : `--firmware ${firmware}`}`, {
+      hint: 'drop --firmware bios and --secure-boot for --arch aarch64', exitCode: ExitCode.usage, code: 'USAGE',
+    });
+  }
   const ovmf = dirs.ovmf ?? ovmfDir;
+  // AAVMF's code and VARS are 64 MiB each, the size of both flash banks of QEMU's virt machine.
+  const aavmf = dirs.aavmf ?? aavmfDir;
   const files: FirmwareFiles =
-    firmware === 'uefi'
-      ? { firmware, code: join(ovmf, secureBoot ? 'OVMF_CODE_4M.secboot.fd' : 'OVMF_CODE_4M.fd'), varsTemplate: join(ovmf, 'OVMF_VARS_4M.fd'), secureBoot }
-      : { firmware, code: join(dirs.seabios ?? seabiosDir, 'bios-256k.bin'), secureBoot: false };
+    arch === 'aarch64'
+      ? { firmware, code: join(aavmf, 'AAVMF_CODE.fd'), varsTemplate: join(aavmf, 'AAVMF_VARS.fd'), secureBoot: false }
+      : firmware === 'uefi'
+        ? { firmware, code: join(ovmf, secureBoot ? 'OVMF_CODE_4M.secboot.fd' : 'OVMF_CODE_4M.fd'), varsTemplate: join(ovmf, 'OVMF_VARS_4M.fd'), secureBoot }
+        : { firmware, code: join(dirs.seabios ?? seabiosDir, 'bios-256k.bin'), secureBoot: false };
   for (const path of [files.code, files.varsTemplate]) {
     if (path !== undefined && !existsSync(path)) {
-      const pkg = firmware === 'uefi' ? 'ovmf' : 'seabios';
+      const pkg = arch === 'aarch64' ? 'qemu-efi-aarch64' : firmware === 'uefi' ? 'ovmf' : 'seabios';
       throw new BrlError(`${firmware === 'uefi' ? 'UEFI' : 'BIOS'} firmware ${path} is missing`, {
         hint: `install it with: apt-get install ${pkg}`,
         exitCode: ExitCode.missingTool,

@@ -2,6 +2,7 @@
 // without starting QEMU.
 import { fileURLToPath } from 'node:url';
 import { API_BRIDGE_PORT } from '../host/api-bridge/protocol.ts';
+import type { Architecture } from '../variant/definition.ts';
 import type { Accelerator } from './accel.ts';
 import type { FirmwareFiles } from './firmware.ts';
 
@@ -20,6 +21,8 @@ export const USER_DATA_FW_CFG = 'opt/org.brl/user-data';
 
 export interface QemuPlan {
   name: string;
+  /** The guest's arch: q35 for x86_64, virt for aarch64 (qemu-system-<arch>). */
+  arch: Architecture;
   accel: Accelerator;
   firmware: FirmwareFiles;
   /** The VM's own UEFI variable store. */
@@ -36,12 +39,29 @@ export interface QemuPlan {
   bridgeChannel?: string;
 }
 
+/** The emulator binary for a guest arch. */
+export function qemuSystemCommand(arch: Architecture): string {
+  return `qemu-system-${arch}`;
+}
+
+/**
+ * The machine and CPU: x86_64 is q35 (OVMF's Secure Boot build guards its variables with SMM:
+ * without it, the OS could rewrite db); aarch64 is virt, whose PCIe bus takes the same virtio-pci
+ * devices. Under TCG aarch64 emulates `max` with pauth-impdef: Debian's arm64 kernel signs its
+ * return addresses (CONFIG_ARM64_PTR_AUTH_KERNEL), and QEMU's own pointer-authentication hash is
+ * cheaper to emulate than the architected QARMA (QEMU's Arm CPU feature documentation).
+ */
+function machineArgs(plan: QemuPlan): string[] {
+  if (plan.arch === 'aarch64') {
+    return ['-machine', `virt,accel=${plan.accel}`, '-cpu', plan.accel === 'kvm' ? 'host' : 'max,pauth-impdef=on'];
+  }
+  return ['-machine', `q35,${plan.firmware.secureBoot ? 'smm=on,' : ''}accel=${plan.accel}`, '-cpu', plan.accel === 'kvm' ? 'host' : 'max'];
+}
+
 export function qemuArgs(plan: QemuPlan): string[] {
   const args = [
     '-name', `brl-${plan.name}`,
-    // OVMF's Secure Boot build guards its variables with SMM: without it, the OS could rewrite db.
-    '-machine', `q35,${plan.firmware.secureBoot ? 'smm=on,' : ''}accel=${plan.accel}`,
-    '-cpu', plan.accel === 'kvm' ? 'host' : 'max',
+    ...machineArgs(plan),
     '-smp', String(plan.cpus),
     '-m', String(plan.memoryMiB),
     '-nodefaults', '-no-user-config', '-display', 'none',

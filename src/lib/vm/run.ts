@@ -15,7 +15,7 @@ import { chooseAccelerator, type Accelerator } from './accel.ts';
 import { prepareDisk } from './disks.ts';
 import { firmwareFiles, privateVars, type Firmware } from './firmware.ts';
 import { checkRawDisk, imageAtPath, variantImage, type VmImage } from './image.ts';
-import { qemuArgs, type Forward } from './qemu-args.ts';
+import { qemuArgs, qemuSystemCommand, type Forward } from './qemu-args.ts';
 import type { FirmwareCertificates } from '../secure-boot/key-set.ts';
 import { lastLines, superviseVm, type VmSpec } from './supervise.ts';
 
@@ -48,6 +48,7 @@ export interface VmRunOptions {
 
 export interface VmRunResult {
   name: string;
+  arch: Architecture;
   stateDir: string;
   accel: Accelerator;
   accelReason: string;
@@ -115,15 +116,14 @@ async function refuseRunningVm(stateDir: string): Promise<void> {
 
 /** Everything that can be checked before QEMU starts, then the state directory. */
 export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { result: VmRunResult }> {
-  const qemu = findOnPath('qemu-system-x86_64');
   const wantedArch = options.arch ?? (hostArch === 'arm64' ? 'aarch64' : 'x86_64');
-  if (wantedArch !== 'x86_64') {
-    throw new BrlError(`brl vm run boots x86_64 images only; ${wantedArch} is not supported yet`, { exitCode: ExitCode.badInput, code: 'UNSUPPORTED_ARCH' });
-  }
+  const qemuCommand = qemuSystemCommand(wantedArch);
+  const qemu = findOnPath(qemuCommand);
   if (qemu === undefined) {
-    throw new BrlError('qemu-system-x86_64 is missing', { hint: 'install it with: apt-get install qemu-system-x86', exitCode: ExitCode.missingTool, code: 'MISSING_HOST_TOOL' });
+    const pkg = wantedArch === 'aarch64' ? 'qemu-system-arm' : 'qemu-system-x86';
+    throw new BrlError(`${qemuCommand} is missing`, { hint: `install it with: apt-get install ${pkg}`, exitCode: ExitCode.missingTool, code: 'MISSING_HOST_TOOL' });
   }
-  const firmware = firmwareFiles(options.firmware, {}, options.secureBoot !== undefined);
+  const firmware = firmwareFiles(options.firmware, {}, options.secureBoot !== undefined, wantedArch);
   if (options.image === undefined && options.variant === undefined) {
     throw new BrlError('name a variant or pass --image', { exitCode: ExitCode.usage, code: 'USAGE' });
   }
@@ -164,6 +164,7 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
   const onTerminal = options.consoleLog === undefined && !options.quietConsole && !options.waitReady;
   const args = qemuArgs({
     name,
+    arch: wantedArch,
     accel: accel.accel,
     firmware,
     ...(firmware.varsTemplate === undefined ? {} : { varsPath: await privateVars(firmware, stateDir, options.secureBoot) }),
@@ -189,6 +190,7 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
     ...(options.timeoutSeconds === undefined || options.waitReady ? {} : { timeoutSeconds: options.timeoutSeconds }),
     result: {
       name,
+      arch: wantedArch,
       stateDir,
       accel: accel.accel,
       accelReason: accel.reason,
@@ -251,7 +253,8 @@ export const DEFAULT_READY_TIMEOUT_SECONDS = 300;
 
 export async function runVm(options: VmRunOptions): Promise<VmRunResult> {
   const spec = await prepareVm(options);
-  options.say(`booting ${spec.result.name} under ${spec.result.accelReason}, ${options.firmware === 'uefi' ? `UEFI (OVMF${options.secureBoot === undefined ? '' : ', Secure Boot with the project\'s keys'})` : 'BIOS (SeaBIOS)'}; state in ${spec.stateDir}`);
+  const uefiBuild = spec.result.arch === 'aarch64' ? 'AAVMF' : 'OVMF';
+  options.say(`booting ${spec.result.name} under ${spec.result.accelReason}, ${options.firmware === 'uefi' ? `UEFI (${uefiBuild}${options.secureBoot === undefined ? '' : ', Secure Boot with the project\'s keys'})` : 'BIOS (SeaBIOS)'}; state in ${spec.stateDir}`);
   if (options.waitReady) return runDetached(spec, options.timeoutSeconds ?? DEFAULT_READY_TIMEOUT_SECONDS);
   const end = await superviseVm(spec);
   if (end.timedOut) options.say(`stopped the VM after --timeout ${options.timeoutSeconds} s`);

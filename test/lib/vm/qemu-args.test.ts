@@ -1,11 +1,15 @@
 import test from 'ava';
+import { existsSync } from 'node:fs';
+import { BrlError } from '../../../src/lib/core/errors.ts';
 import { chooseAccelerator } from '../../../src/lib/vm/accel.ts';
+import { firmwareFiles } from '../../../src/lib/vm/firmware.ts';
 import { kernelArch } from '../../../src/lib/vm/image.ts';
 import { API_BRIDGE_PORT } from '../../../src/lib/host/api-bridge/protocol.ts';
 import { forwardRelayPath, parseForward, qemuArgs, USER_DATA_FW_CFG, type QemuPlan } from '../../../src/lib/vm/qemu-args.ts';
 
 const plan: QemuPlan = {
   name: 'dev',
+  arch: 'x86_64',
   accel: 'tcg',
   firmware: { firmware: 'uefi', code: '/fw/CODE.fd', varsTemplate: '/fw/VARS.fd', secureBoot: false },
   varsPath: '/state/OVMF_VARS.fd',
@@ -89,4 +93,27 @@ test('the kernel\'s own header tells x86_64 from aarch64', (t) => {
   t.is(kernelArch(x86), 'x86_64');
   t.is(kernelArch(arm), 'aarch64');
   t.is(kernelArch(Buffer.alloc(0x300)), undefined);
+});
+
+test('aarch64 runs on the virt machine with AAVMF in both flash banks and the same virtio-pci devices as x86_64', (t) => {
+  const firmware = firmwareFiles('uefi', {}, false, 'aarch64');
+  t.deepEqual(firmware, { firmware: 'uefi', code: '/usr/share/AAVMF/AAVMF_CODE.fd', varsTemplate: '/usr/share/AAVMF/AAVMF_VARS.fd', secureBoot: false });
+  const arm = qemuArgs({ ...plan, arch: 'aarch64', firmware, bridgeChannel: '/state/bridge.sock' });
+  t.deepEqual(option(arm, '-machine'), ['virt,accel=tcg']);
+  t.deepEqual(option(arm, '-cpu'), ['max,pauth-impdef=on']);
+  t.deepEqual(option(qemuArgs({ ...plan, arch: 'aarch64', firmware, accel: 'kvm' }), '-cpu'), ['host']);
+  t.true(option(arm, '-drive').includes('if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd'));
+  t.true(option(arm, '-drive').includes('if=pflash,format=raw,unit=1,file=/state/OVMF_VARS.fd'));
+  t.deepEqual(option(arm, '-device'), option(qemuArgs({ ...plan, bridgeChannel: '/state/bridge.sock' }), '-device'));
+});
+
+test('aarch64 VMs refuse BIOS and Secure Boot firmware, saying what to drop', (t) => {
+  t.true(existsSync('/usr/share/AAVMF/AAVMF_CODE.fd'), 'qemu-efi-aarch64 is installed (npm run host-tools)');
+  const bios = t.throws(() => firmwareFiles('bios', {}, false, 'aarch64'), { instanceOf: BrlError });
+  t.regex(bios?.message ?? '', /aarch64 VMs boot with AAVMF's UEFI without Secure Boot only, not --firmware bios/);
+  const secure = t.throws(() => firmwareFiles('uefi', {}, true, 'aarch64'), { instanceOf: BrlError });
+  t.regex(secure?.message ?? '', /not --secure-boot/);
+  const missing = t.throws(() => firmwareFiles('uefi', { aavmf: '/nonexistent/AAVMF' }, false, 'aarch64'), { instanceOf: BrlError });
+  t.regex(missing?.message ?? '', /\/nonexistent\/AAVMF\/AAVMF_CODE\.fd is missing/);
+  t.regex(missing?.hint ?? '', /apt-get install qemu-efi-aarch64/);
 });
