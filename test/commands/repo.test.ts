@@ -98,6 +98,23 @@ test('check-expirations, refresh and a build that signs with the configured key'
   t.is(after.versions.timestamp, refreshed.versions.timestamp);
 });
 
+test('repo build --arch aarch64 reads build/images/aarch64-dev/latest and writes dev/aarch64 beside dev/x86_64, each validating with its own targets', async (t) => {
+  const dir = project();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const aarch64Images = join(dir, 'build', 'images', 'aarch64-dev', 'latest');
+  mkdirSync(aarch64Images, { recursive: true });
+  for (const suffix of images) writeFileSync(join(aarch64Images, `bottlerocket-dev-aarch64-1.0.0-abcdef12${suffix}`), `arm image${suffix}\n`.repeat(50));
+  await quickRoot(dir);
+  await ok(['repo', 'build', '--variant', 'dev', '--arch', 'x86_64'], dir);
+  const arm = JSON.parse(await ok(['repo', 'build', '--variant', 'dev', '--arch', 'aarch64', '--json'], dir));
+  t.like(arm, { arch: 'aarch64', version: '1.0.0', metadataDir: join(dir, 'build', 'repos', 'default', 'dev', 'aarch64') });
+  t.deepEqual(arm.targets.map((target: { name: string }) => target.name).sort(), ['manifest.json', ...images.map((suffix) => `bottlerocket-dev-aarch64-1.0.0-abcdef12${suffix}`)].sort());
+  for (const arch of ['x86_64', 'aarch64']) {
+    const validated = JSON.parse(await ok(['repo', 'validate', 'build/repos/default', '--variant', 'dev', '--arch', arch, '--targets', '--json'], dir));
+    t.like(validated, { targetCount: 4, targetsChecked: 4 }, arch);
+  }
+});
+
 test('a private key file readable by others is refused by brl repo sign with a hint, not a stack', async (t) => {
   const dir = project();
   await quickRoot(dir);

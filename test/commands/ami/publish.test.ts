@@ -96,6 +96,41 @@ test('a signed build registers boot mode uefi and UefiData from the key set\'s c
   t.regex(validate.stdout, /us-west-2\s+uefi-data db\s+[0-9a-f]{64}\s+[0-9a-f]{64}\s+ok/);
 });
 
+test('--arch aarch64 registers arm64 AMIs named with aarch64 in every region, a rerun finds them by arm64, and ami validate checks the architecture', async (t) => {
+  const project = await makeVariantProject({ arch: 'aarch64' });
+  t.teardown(() => rm(project.projectDir, { recursive: true, force: true }));
+  const fake = await startFakeAws();
+  t.teardown(() => fake.close());
+  const run = (args: string[]) => brl(args, { cwd: project.projectDir, env: { ...fake.env, BRL_AWS_POLL_INTERVAL_MS: '1' } });
+  const args = ['ami', 'publish', '--variant', 'aws-dev', '--arch', 'aarch64', '--regions', 'us-west-2,eu-central-1', '--json'];
+  const publish = await run(args);
+  t.is(publish.exitCode, 0, publish.stderr);
+  const result = JSON.parse(publish.stdout) as { name: string; amisPath: string; regions: { region: string; outcome: string }[] };
+  // Upstream names AMIs with the build's arch (aarch64); only EC2's Architecture field says arm64.
+  t.is(result.name, 'bottlerocket-aws-dev-aarch64-v1.0.0-abcdef12');
+  t.is(result.amisPath, join(project.imageDir, `${project.prefix}-amis.json`));
+  t.is(await readlink(join(project.imageDir, 'bottlerocket-aws-dev-aarch64-amis.json')), `${project.prefix}-amis.json`);
+  t.deepEqual(result.regions.map((r) => [r.region, r.outcome]), [['us-west-2', 'registered'], ['eu-central-1', 'copied']]);
+  for (const region of ['us-west-2', 'eu-central-1']) {
+    t.like(fake.state.imagesIn(region)[0], { name: result.name, architecture: 'arm64' }, region);
+  }
+
+  const rerun = await run(args);
+  t.is(rerun.exitCode, 0, rerun.stderr);
+  t.deepEqual((JSON.parse(rerun.stdout) as typeof result).regions.map((r) => r.outcome), ['reused', 'reused']);
+  t.is(fake.state.count('RegisterImage'), 1);
+
+  const validate = await run(['ami', 'validate', '--variant', 'aws-dev', '--arch', 'aarch64']);
+  t.is(validate.exitCode, 0, validate.stderr);
+  t.regex(validate.stdout, /us-west-2\s+architecture\s+arm64\s+arm64\s+ok/);
+  t.regex(validate.stdout, /eu-central-1\s+name\s+bottlerocket-aws-dev-aarch64-v1\.0\.0-abcdef12\s+bottlerocket-aws-dev-aarch64-v1\.0\.0-abcdef12\s+ok/);
+  const [copy] = fake.state.imagesIn('eu-central-1');
+  if (copy) copy.architecture = 'x86_64';
+  const wrong = await run(['ami', 'validate', '--variant', 'aws-dev', '--arch', 'aarch64']);
+  t.is(wrong.exitCode, 6);
+  t.regex(wrong.stdout, /eu-central-1\s+architecture\s+arm64\s+x86_64\s+MISMATCH/);
+});
+
 test('a user mistake is a message and a hint, not a stack trace', async (t) => {
   const project = await makeVariantProject();
   const missing = await brl(['ami', 'publish', '--variant', 'aws-dev', '--arch', 'aarch64', '--regions', 'us-west-2'], { cwd: project.projectDir });
