@@ -245,7 +245,10 @@ containerTest('a mirror that serves a changed layer is refused and named; the ne
   const logged: string[] = [];
   const pulled = await pullImage(containerd.client, source, { registryHosts: hosts({ [registry]: [`http://${bad.address}`, `http://${good.address}`] }), log: (line) => logged.push(line) });
   t.is(pulled.manifestDigest, digest);
-  t.is(pulled.blobsWritten, 1, 'the layer, from the second mirror');
+  // The layer came from the second mirror (the manifest and config may be fetched again too, if containerd's
+  // garbage collector took them after the failed pull's lease ended).
+  t.true(pulled.blobsWritten >= 1);
+  t.true(good.requests.includes(`/v2/brl/control/blobs/${control.layerDigest}`), `the second mirror served the layer: ${good.requests.join(' ')}`);
   t.regex(logged.join('\n'), new RegExp(`mirror http://${bad.address} failed, trying the next endpoint: registry ${bad.address} served blob ${control.layerDigest}`));
   t.regex(containerd.ctr('images', 'check', `name==${source}`), /complete \(2\/2\)/);
 });
