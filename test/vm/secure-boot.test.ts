@@ -1,11 +1,19 @@
 // UEFI Secure Boot end to end: dev built with uefi-secure-boot and a key set made by brl, checked by sbverify and gpgv, and booted under OVMF's Secure Boot build with that key set enrolled.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { findSets } from '../../src/lib/image/banks.ts';
+import { readGpt } from '../../src/lib/image/gpt.ts';
+import { handleReader } from '../../src/lib/image/image-reader.ts';
+import { imageGrubKeyPath, verifyBootSignatures } from '../../src/lib/secure-boot/boot-signatures.ts';
 import { initKeySet, keySetFiles } from '../../src/lib/secure-boot/key-set.ts';
+import { readPublicKey } from '../../src/lib/secure-boot/openpgp.ts';
+import { bootRecordPath } from '../../src/lib/signpost/host.ts';
+import { runSignpostCommand } from '../../src/lib/signpost/signpost.ts';
 import { buildVariant, type VariantBuildResult } from '../../src/lib/variant/build.ts';
 import { buildManifestName, type BuildManifest } from '../../src/lib/variant/build-manifest.ts';
 import { cutPartition, lz4Decompress, sh } from '../e2e/variant-checks.ts';
@@ -88,7 +96,7 @@ function bootFiles(): Promise<BootFiles> {
 }
 
 test.serial('the signed build: sbverify accepts GRUB and the kernel with db.crt, gpgv accepts grub.cfg, the kernel and the initrd; the manifest says signed', async (t) => {
-  const { dir, manifest } = await bootFiles();
+  const { dir, manifest, rawDisk } = await bootFiles();
   const db = join(keysDir, keySetFiles.dbCertificate);
   for (const binary of ['bootx64.efi', 'vmlinuz']) {
     const { stdout } = await run('sbverify', ['--cert', db, join(dir, binary)]);
@@ -102,6 +110,20 @@ test.serial('the signed build: sbverify accepts GRUB and the kernel with db.crt,
   }
   t.true(readFileSync(join(dir, 'grub-grub.cfg'), 'utf8').startsWith('set superusers=""\n'));
   t.true(manifest.bootSigning.signed);
+  // The root carries GRUB's key for updog, and updog's check accepts the BOOT the build signed.
+  const rootA = manifest.disks.os.partitions.find((entry) => entry.key === 'ROOT-A')!;
+  const root = join(dir, 'root.img');
+  cutPartition(rawDisk, rootA.startMiB * 1024 * 1024, rootA.sizeMiB * 1024 * 1024, root);
+  sh('debugfs', ['-R', `dump ${imageGrubKeyPath} ${join(dir, 'root-grub.gpg')}`, root]);
+  t.deepEqual(readFileSync(join(dir, 'root-grub.gpg')), readFileSync(join(keysDir, keySetFiles.grubPublicKey)));
+  const bootA = manifest.disks.os.partitions.find((entry) => entry.key === 'BOOT-A')!;
+  const key = readPublicKey(readFileSync(join(dir, 'root-grub.gpg')), 'ROOT-A grub.gpg');
+  const disk = await open(rawDisk, 'r');
+  try {
+    t.deepEqual(await verifyBootSignatures(handleReader(disk), bootA.startMiB * 1024 * 1024, key, 'BOOT-A', bootA.sizeMiB * 1024 * 1024), ['/grub/grub.cfg', '/vmlinuz', '/initrd.img']);
+  } finally {
+    await disk.close();
+  }
   t.is(manifest.bootSigning.grubKeyFingerprint, (await keySets)[0].grubKey.fingerprint);
 });
 
@@ -147,29 +169,100 @@ test.serial('firmware holding another project\'s db refuses the signed GRUB', as
   t.notRegex(text, /Linux version/);
 });
 
-test.serial('GRUB refuses a grub.cfg whose root hash was changed after signing, and never starts the kernel', async (t) => {
+test.serial('firmware refuses a GRUB changed after signing', async (t) => {
   const { dir } = await bootFiles();
-  const { image, manifest } = await imageCopy('altered-grub-cfg');
-  const bootA = manifest.disks.os.partitions.find((entry) => entry.key === 'BOOT-A')!;
-  const boot = join(dir, 'altered-boot.ext4');
-  cutPartition(image, bootA.startMiB * 1024 * 1024, bootA.sizeMiB * 1024 * 1024, boot);
+  const { image, manifest } = await imageCopy('altered-grub');
+  const efiA = manifest.disks.os.partitions.find((entry) => entry.key === 'EFI-A')!;
+  const grub = readFileSync(join(dir, 'bootx64.efi'));
+  // One byte in the middle of GRUB's code: the Authenticode digest no longer matches the signed one.
+  const altered = Buffer.from(grub);
+  altered[altered.length >> 1]! ^= 0x01;
+  writeFileSync(join(dir, 'altered-bootx64.efi'), altered);
+  const { stdout } = await run('sbverify', ['--cert', join(keysDir, keySetFiles.dbCertificate), join(dir, 'altered-bootx64.efi')]).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+  t.notRegex(stdout, /Signature verification OK/);
+  const efi = join(dir, 'altered-efi.fat');
+  cpSync(join(dir, 'efi.fat'), efi);
+  sh('mcopy', ['-o', '-i', efi, join(dir, 'altered-bootx64.efi'), '::/EFI/BOOT/BOOTX64.EFI']);
+  await run('dd', [`if=${efi}`, `of=${image}`, 'bs=1M', `seek=${efiA.startMiB}`, 'conv=notrunc', 'status=none']);
+  const text = await consoleOf(image, keysDir, 45);
+  t.regex(text, /Access Denied/);
+  t.notRegex(text, /Welcome to GRUB/);
+});
+
+/**
+ * A copy of the signed image whose bank B holds A's signed files with `alter` applied to BOOT-B,
+ * staged as an update would leave it (signpost: valid, then upgrade-to-inactive), so GRUB tries B first.
+ */
+async function stagedAlteredB(name: string, alter: (bootB: string) => Promise<void>): Promise<string> {
+  const { image, manifest } = await imageCopy(name);
+  const mib = 1024 * 1024;
+  const partition = (key: string) => manifest.disks.os.partitions.find((entry) => entry.key === key)!;
+  for (const role of ['BOOT', 'ROOT', 'HASH']) {
+    const from = partition(`${role}-A`);
+    const to = partition(`${role}-B`);
+    await run('dd', [`if=${image}`, `of=${image}`, 'bs=1M', `skip=${from.startMiB}`, `seek=${to.startMiB}`, `count=${from.sizeMiB}`, 'conv=notrunc', 'status=none']);
+  }
+  const bootB = join(scratch, `${name}-boot-b.ext4`);
+  cutPartition(image, partition('BOOT-B').startMiB * mib, partition('BOOT-B').sizeMiB * mib, bootB);
+  await alter(bootB);
+  // The edit leaves a clean filesystem: only a signature can tell the change.
+  sh('e2fsck', ['-fn', bootB]);
+  await run('dd', [`if=${bootB}`, `of=${image}`, 'bs=1M', `seek=${partition('BOOT-B').startMiB}`, 'conv=notrunc', 'status=none']);
+  const host = { root: join(scratch, `${name}-host`), disk: image };
+  const { table } = await readGpt(image);
+  mkdirSync(join(bootRecordPath(host.root), '..'), { recursive: true });
+  writeFileSync(bootRecordPath(host.root), `${findSets(table, image).a.boot.uniqueGuid}\n`);
+  await runSignpostCommand(host, 'mark-inactive-valid');
+  const staged = await runSignpostCommand(host, 'upgrade-to-inactive');
+  if (staged.nextSet !== 'B') throw new Error(`GRUB would not try B first: ${JSON.stringify(staged)}`);
+  return image;
+}
+
+/** Replaces one file of an ext4 image with `bytes`, as someone with write access to BOOT could. */
+function replaceFile(ext4: string, path: string, bytes: Buffer): void {
+  const file = join(scratch, `replacement-${path.replaceAll('/', '-')}`);
+  writeFileSync(file, bytes);
+  sh('debugfs', ['-w', '-R', `rm /${path}`, ext4]);
+  sh('debugfs', ['-w', '-R', `write ${file} /${path}`, ext4]);
+}
+
+/** Boots `image` with enforcement on; GRUB tries B, refuses it, and the host must come up on A. */
+async function bootsOnA(t: ExecutionContext, image: string): Promise<string> {
+  const vm = await bootVm(t, { image, secureBootKeys: keysDir });
+  t.log(`API ready on A after B was refused: ${vm.readySeconds.toFixed(1)} s`);
+  const text = vm.console();
+  t.is((text.match(/Linux version/g) ?? []).length, 1, 'only A\'s kernel ever started');
+  t.regex(text, /verity-init: verified root mounted read-only/);
+  const status = JSON.parse((await vm.api('GET', '/updates/status')).body) as { failed_update?: { partition_set: string } };
+  t.is(status.failed_update?.partition_set, 'B', 'the host reports B as a failed update');
+  return text;
+}
+
+test.serial('a staged B whose grub.cfg root hash was changed after signing is refused by GRUB; the host falls back to A', async (t) => {
+  const { dir, manifest } = await bootFiles();
   const original = readFileSync(join(dir, 'grub-grub.cfg'), 'utf8');
   const rootHash = manifest.verity.rootHash;
   t.true(original.includes(rootHash));
-  const altered = join(dir, 'altered-grub.cfg');
-  writeFileSync(altered, original.replace(rootHash, `${rootHash[0] === '0' ? '1' : '0'}${rootHash.slice(1)}`));
-  sh('debugfs', ['-w', '-R', 'rm /grub/grub.cfg', boot]);
-  sh('debugfs', ['-w', '-R', `write ${altered} /grub/grub.cfg`, boot]);
-  // The edit leaves a clean filesystem whose grub.cfg no longer matches its signature, and nothing else changed.
-  sh('e2fsck', ['-fn', boot]);
-  const { stderr } = await run('gpgv', ['--homedir', dir, '--keyring', join(keysDir, keySetFiles.grubPublicKey), join(dir, 'grub-grub.cfg.sig'), altered]).catch((error: { stderr: string }) => ({ stderr: error.stderr }));
+  const altered = Buffer.from(original.replace(rootHash, `${rootHash[0] === '0' ? '1' : '0'}${rootHash.slice(1)}`));
+  writeFileSync(join(dir, 'altered-grub.cfg'), altered);
+  const { stderr } = await run('gpgv', ['--homedir', dir, '--keyring', join(keysDir, keySetFiles.grubPublicKey), join(dir, 'grub-grub.cfg.sig'), join(dir, 'altered-grub.cfg')]).catch((error: { stderr: string }) => ({ stderr: error.stderr }));
   t.regex(stderr, /BAD signature/);
-  await run('dd', [`if=${boot}`, `of=${image}`, 'bs=1M', `seek=${bootA.startMiB}`, 'conv=notrunc', 'status=none']);
-  const text = await consoleOf(image, keysDir, 60);
-  t.regex(text, /Welcome to GRUB/);
-  // configfile failed, so GRUB went on to the embedded config's last lines (and reboots to try again).
+  const image = await stagedAlteredB('altered-grub-cfg', async (bootB) => replaceFile(bootB, 'grub/grub.cfg', altered));
+  const text = await bootsOnA(t, image);
+  // configfile refused B's grub.cfg, so GRUB went on to the embedded config's last lines and rebooted.
   t.regex(text, /brl: no bootable BOOT partition, or its grub\.cfg did not boot/);
-  t.notRegex(text, /Linux version/);
+});
+
+test.serial('a staged B whose kernel was changed after signing is refused by GRUB; the host falls back to A', async (t) => {
+  const { dir } = await bootFiles();
+  const kernel = readFileSync(join(dir, 'vmlinuz'));
+  // One byte in the middle of the compressed kernel: GRUB's OpenPGP signature over it no longer matches.
+  const altered = Buffer.from(kernel);
+  altered[altered.length >> 1]! ^= 0x01;
+  const image = await stagedAlteredB('altered-kernel', async (bootB) => replaceFile(bootB, 'vmlinuz', altered));
+  const text = await bootsOnA(t, image);
+  // B's grub.cfg was good: its entry failed at `linux`, and the fallback entry rebooted.
+  t.regex(text, /brl: this bank's kernel did not boot/);
 });
 
 test.serial('the signed image is reproducible: a second build with the same keys gives the same bytes, signatures included', async (t) => {
