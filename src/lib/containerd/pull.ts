@@ -156,7 +156,11 @@ async function pullFrom(client: ContainerdClient, endpoint: RegistryEndpoint, re
         }
         return;
       }
-      if (await client.writeContent(`host-ctr-${descriptor.digest}`, descriptor, chunks(), labels, context)) blobsWritten++;
+      // A ref of its own per write: containerd holds a ref locked until it notices a cancelled stream,
+      // so a write the failed endpoint left behind must not stop the next endpoint's write of the
+      // same blob ("ref ... locked: unavailable"). The abandoned ingest goes with the pull's lease.
+      const ref = `host-ctr-${randomBytes(6).toString('hex')}-${descriptor.digest}`;
+      if (await client.writeContent(ref, descriptor, chunks(), labels, context)) blobsWritten++;
     };
     for (const layer of manifest.layers) await store(toContainerd(layer), () => registry.blobChunks(layer));
     await unpack(client, manifest.layers.map(toContainerd), diffIds, chain, context);
