@@ -1,9 +1,9 @@
 // What `brl ami publish` will upload and register: images, AMI name, volume sizes and output file.
 import { existsSync } from 'node:fs';
-import { lstat, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BrlError, ExitCode } from '../core/errors.ts';
-import { buildManifestName, type BuildManifest } from '../variant/build-manifest.ts';
+import { readBuildManifest } from '../variant/build-manifest.ts';
 import { loadVariant } from '../variant/definition.ts';
 import { diskImageFile, locateVariantImages, type DiskImageFile } from './images.ts';
 import { loadAmiSpec, publishSizes, type AmiSpec, type PublishSizes } from './register.ts';
@@ -87,16 +87,6 @@ export async function planAmiPublish(request: AmiPublishRequest): Promise<AmiPub
 }
 
 /** The build's manifest beside its images; builds from before manifests have none. */
-async function readBuildManifest(dir: string): Promise<BuildManifest | undefined> {
-  const path = join(dir, buildManifestName);
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as BuildManifest;
-  } catch (error) {
-    throw new BrlError(`${path} is not JSON: ${(error as Error).message}`, { hint: 'rebuild the variant', exitCode: ExitCode.badInput, code: 'BAD_BUILD_MANIFEST', cause: error });
-  }
-}
-
 /** Points `linkPath` at `targetPath` (a relative link in the same directory), replacing an older link. */
 export async function linkAmisFile(linkPath: string, targetPath: string): Promise<void> {
   if (dirname(linkPath) !== dirname(targetPath) || !existsSync(targetPath)) return;

@@ -1,4 +1,8 @@
 // build-manifest.json: what a variant build produced, for publishing steps and people (typed, versioned).
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BrlError, ExitCode } from '../core/errors.ts';
 import type { BootSigningSummary } from '../secure-boot/boot-path.ts';
 import type { GptTable } from '../image/gpt.ts';
 import type { DiskPlan } from '../image/layout.ts';
@@ -8,6 +12,17 @@ import type { ImageFeatures } from './features.ts';
 import type { RpmPackage } from '../packages/rpm.ts';
 
 export const buildManifestName = 'build-manifest.json';
+
+/** The build manifest in a build's output directory, or undefined when it has none. */
+export async function readBuildManifest(dir: string): Promise<BuildManifest | undefined> {
+  const path = join(dir, buildManifestName);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as BuildManifest;
+  } catch (error) {
+    throw new BrlError(`${path} is not JSON: ${(error as Error).message}`, { hint: 'rebuild the variant', exitCode: ExitCode.badInput, code: 'BAD_BUILD_MANIFEST', cause: error });
+  }
+}
 
 export interface ManifestPartition {
   number: number;

@@ -1,13 +1,14 @@
 // Finds and checks the disk images a VM boots: a variant's latest build or a given file, its data
 // disk, its architecture and whether it carries the API bridge.
 import { existsSync } from 'node:fs';
-import { open, readFile, realpath, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BrlError, ExitCode, fileError, isBrlError } from '../core/errors.ts';
 import { readGpt } from '../image/gpt.ts';
-import { readExt4File } from '../image/fs-files.ts';
+import { readExt4File } from '../image/ext4-read.ts';
+import { handleReader } from '../image/image-reader.ts';
 import { PARTITION_TYPE } from '../image/layout.ts';
-import { buildManifestName, type BuildManifest } from '../variant/build-manifest.ts';
+import { readBuildManifest, type BuildManifest } from '../variant/build-manifest.ts';
 import type { Architecture } from '../variant/definition.ts';
 
 export type DiskFormat = 'raw' | 'lz4' | 'qcow2';
@@ -47,16 +48,10 @@ async function diskFormat(path: string): Promise<DiskFormat> {
   }
 }
 
-async function readManifest(dir: string): Promise<BuildManifest | undefined> {
-  const path = join(dir, buildManifestName);
-  if (!existsSync(path)) return undefined;
-  return JSON.parse(await readFile(path, 'utf8')) as BuildManifest;
-}
-
 /** The latest build of `variant` for `arch` under `buildDir`. */
 export async function variantImage(buildDir: string, variant: string, arch: Architecture): Promise<VmImage> {
   const dir = join(buildDir, 'images', `${arch}-${variant}`, 'latest');
-  const manifest = await readManifest(dir);
+  const manifest = await readBuildManifest(dir);
   if (manifest === undefined) {
     throw new BrlError(`variant ${variant} has no ${arch} build in ${dir}`, {
       hint: `build it first: brl build variant ${variant}${arch === 'x86_64' ? '' : ` --arch ${arch}`}`,
@@ -87,7 +82,7 @@ async function imageFromManifest(dir: string, manifest: BuildManifest, osImage: 
 export async function imageAtPath(path: string): Promise<VmImage> {
   const format = await diskFormat(path);
   const real = await realpath(path);
-  const manifest = await readManifest(dirname(real));
+  const manifest = await readBuildManifest(dirname(real));
   if (manifest !== undefined && basename(real) === manifest.disks.os.artifact) return imageFromManifest(dirname(real), manifest, path);
   return { osImage: path, osFormat: format, apiBridge: false };
 }
@@ -126,8 +121,15 @@ export async function checkRawDisk(rawPath: string, shownPath: string): Promise<
       code: 'NOT_A_BRL_IMAGE',
     });
   }
-  const kernel = await readExt4File(rawPath, Number(boot.firstLba) * 512, '/vmlinuz').catch(() => undefined);
-  return kernel === undefined ? undefined : kernelArch(kernel);
+  const handle = await open(rawPath, 'r');
+  try {
+    const sizeBytes = Number(boot.lastLba - boot.firstLba + 1n) * 512;
+    // A BOOT this reader cannot read leaves the arch unknown; QEMU then boots what it was told.
+    const kernel = await readExt4File(handleReader(handle), Number(boot.firstLba) * 512, '/vmlinuz', shownPath, { maxBytes: sizeBytes }).catch(() => undefined);
+    return kernel === undefined ? undefined : kernelArch(kernel);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** x86 bzImage carries `HdrS` at 0x202; an arm64 Image `ARM\x64` at 0x38. */
