@@ -260,8 +260,13 @@ export class RegistryClient {
     }
     const text = await response.body.text();
     if (response.statusCode !== 200) throw this.#authRequired(`refused a token for ${scope} (${realm.origin} answered ${response.statusCode})`);
-    const token = (JSON.parse(text) as { token?: string; access_token?: string });
-    const value = token.token ?? token.access_token;
+    let token: { token?: unknown; access_token?: unknown } = {};
+    try {
+      token = JSON.parse(text) as typeof token;
+    } catch {
+      // not JSON: no token in it, said below
+    }
+    const value = typeof token?.token === 'string' ? token.token : typeof token?.access_token === 'string' ? token.access_token : undefined;
     if (value === undefined) throw this.#authRequired(`${realm.origin} answered without a token`);
     return `Bearer ${value}`;
   }
