@@ -7,7 +7,8 @@
 // container an operator pulls and runs a workload with the host's `ctr` on the workload
 // containerd; the control container calls the API but sees nothing of the host's root. A host
 // container whose registry refuses fails clearly and retries with growing delays while the host
-// stays healthy, until it is disabled.
+// stays healthy, until it is disabled. SELinux is enforcing: host containers and the workload run
+// in their own domains, and the workload cannot write a host directory the admin container reads.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -139,6 +140,31 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   t.is(ran.code, 0, `ctr run: ${ran.output}`);
   t.is(ran.output.trim(), 'workload says 42 from control-start', 'a shell of the workload image ran and its output came back through ctr');
   t.log(`workload output: ${ran.output.trim()}`);
+
+  // SELinux enforcing (brl's policy, packages-specs/selinux-policy): the host runs unconfined,
+  // the admin container as super_t, the workload as container_t. A directory the host keeps on
+  // the data partition (local_t), bound into a workload, can be read there but not written, though
+  // the workload is root; the admin container, through the host root, reads and writes it.
+  const enforce = await execAdmin(vm, 'cat', '/.bottlerocket/rootfs/sys/fs/selinux/enforce');
+  t.deepEqual(enforce, { ok: true, stdout: '1' }, 'the host enforces SELinux');
+  const hostInit = await execAdmin(vm, 'cat', '/proc/1/attr/current');
+  t.is(hostInit.ok ? hostInit.stdout.replace(/\0$/, '') : hostInit.error, 'system_u:system_r:system_t:s0', 'systemd left kernel_t for system_t');
+  const adminLabel = await execAdmin(vm, 'cat', '/proc/self/attr/current');
+  t.is(adminLabel.ok ? adminLabel.stdout.replace(/\0$/, '') : adminLabel.error, 'system_u:system_r:super_t:s0', 'the superpowered admin container runs as super_t');
+  const probe = await execAdmin(vm, 'bash', '-c', 'mkdir -p /.bottlerocket/rootfs/local/brl-probe && echo host data > /.bottlerocket/rootfs/local/brl-probe/host-file');
+  t.true(probe.ok, probe.ok ? '' : probe.error);
+  const confined = await hostCtr(vm, workloadSocket, 'run', '--rm', '--mount', 'type=bind,src=/local/brl-probe,dst=/probe,options=rbind:rw', workloadRef, 'brl-confined', '/bin/sh', '-c',
+    'cat /proc/self/attr/current; echo; cat /probe/host-file; echo workload > /probe/written; echo "host write: $?"; echo mine > /tmp/mine && echo "own write: $?"');
+  t.log(`workload on a host directory: ${confined.output.trim().split('\n').join(' | ')}`);
+  t.is(confined.code, 0, confined.output);
+  t.regex(confined.output, /^system_u:system_r:container_t:s0\0?$/m, 'the workload runs as container_t');
+  t.regex(confined.output, /^host data$/m, 'the workload reads the host directory');
+  t.regex(confined.output, /cannot create \/probe\/written: Permission denied/, 'SELinux refuses the workload\'s write');
+  t.regex(confined.output, /host write: 2$/m, 'sh reports the failed redirection');
+  t.regex(confined.output, /^own write: 0$/m, 'the workload writes its own root');
+  const afterWorkload = await execAdmin(vm, 'ls', '/.bottlerocket/rootfs/local/brl-probe');
+  t.deepEqual(afterWorkload, { ok: true, stdout: 'host-file\n' }, 'nothing of the workload\'s reached the host directory; the admin container reads it');
+
   const workloadImages = await hostCtr(vm, workloadSocket, 'images', 'ls', '--quiet');
   t.is(workloadImages.code, 0, workloadImages.output);
   t.true(workloadImages.output.split('\n').includes(workloadRef), `the workload containerd holds the workload image: ${workloadImages.output}`);
@@ -167,6 +193,8 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   const adminInit = await execAdmin(vm, 'cat', '/proc/1/cmdline');
   t.true(adminInit.ok && !adminInit.stdout.includes('admin-start'), 'the superpowered admin container, by contrast, shares the host\'s PID 1');
   t.log(`admin's PID 1: ${adminInit.ok ? adminInit.stdout.replaceAll('\0', ' ').trim() : adminInit.error}`);
+  const controlLabel = await execIn(vm, 'control', 'cat', '/proc/self/attr/current');
+  t.is(controlLabel.output.replace(/\0$/, ''), 'system_u:system_r:control_t:s0', 'the control container runs confined, as control_t');
   const controlOsRelease = await execIn(vm, 'control', 'cat', '/etc/os-release');
   t.regex(controlOsRelease.output, /^ID=debian$/m, 'control\'s /etc is its image\'s, not the host\'s');
   // The image has no grep: the status is read whole.
@@ -187,6 +215,14 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   // Long enough for a few attempts (1 s, 2 s, 4 s apart).
   await sleep(20_000);
   t.is((await vm.api('GET', '/os')).status, 200, 'the host stays healthy');
+  // Container storage is data_t by the policy's name transition. An update from an image without
+  // SELinux finds it unlabelled: made so here by the admin container, with the once-per-partition
+  // mark removed, so the next boot's selinux-relabel-local.service labels it again.
+  const snapshots = '/.bottlerocket/rootfs/local/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs';
+  const labelled = await execAdmin(vm, 'stat', '-c', '%C', `${snapshots}/snapshots`);
+  t.deepEqual(labelled, { ok: true, stdout: 'system_u:object_r:data_t:s0\n' }, 'containerd\'s snapshots are container storage');
+  const unlabel = await execAdmin(vm, 'bash', '-c', `chcon -R -t local_t ${snapshots} && rm /.bottlerocket/rootfs/local/.brl-selinux-relabelled && stat -c %C ${snapshots}/snapshots`);
+  t.deepEqual(unlabel, { ok: true, stdout: 'system_u:object_r:local_t:s0\n' });
   await vm.apiclient('set', 'host-containers.offline.enabled=false', 'host-containers.control.enabled=false', 'host-containers.admin.enabled=false');
   // The apply runs after the commit: its restart command stops the unit (host-ctr ends on SIGTERM).
   type Apply = { keys: string[] | 'all'; state: string; services: { name: string; commands: { command: string; status: string; stderr: string }[] }[] };
@@ -205,8 +241,16 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   let afterStop: Awaited<ReturnType<typeof execAdmin>> = { ok: true, stdout: '' };
   for (const deadline = Date.now() + 120_000; afterStop.ok && Date.now() < deadline; await sleep(1000)) afterStop = await execAdmin(vm, 'true');
   t.false(afterStop.ok, 'exec into the stopped admin container is refused');
-  // A clean reboot writes the whole journal back to the data disk before the VM is stopped.
+  // A clean reboot writes the whole journal back to the data disk before the VM is stopped. The
+  // next boot relabels the storage made unlabelled above, and the workload is confined again.
   await vm.reboot();
+  await vm.apiclient('set', 'host-containers.admin.enabled=true');
+  const adminAgain = await waitRunning(vm, 'admin', 300);
+  t.true(adminAgain.running, adminAgain.lastTry);
+  const relabelled = await execAdmin(vm, 'bash', '-c', `stat -c %C ${snapshots}/snapshots && ls /.bottlerocket/rootfs/local/.brl-selinux-relabelled`);
+  t.deepEqual(relabelled, { ok: true, stdout: 'system_u:object_r:data_t:s0\n/.bottlerocket/rootfs/local/.brl-selinux-relabelled\n' }, 'relabelled once, and marked');
+  const confinedAgain = await hostCtr(vm, workloadSocket, 'run', '--rm', workloadRef, 'brl-confined-again', 'cat', '/proc/self/attr/current');
+  t.is(confinedAgain.output.replace(/\0/g, '').trim(), 'system_u:system_r:container_t:s0', `the workload is container_t again: ${confinedAgain.output}`);
   await vm.stop();
 
   const entries = readJournal(extractJournal(join(vm.stateDir, 'data.qcow2'), join(dir, 'journal')));
@@ -242,4 +286,10 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   t.true(adminLog.some((message) => message.startsWith(`brl.invalid/brl/admin@${digest}: pulled`)), 'pulled through the mirror');
   t.true(adminLog.includes('host container admin: stopped: stopped'), 'disabling stopped the admin container');
   t.deepEqual(first.filter((entry) => /^Failed to start /.test(entry.message)).map((entry) => entry.message), []);
+  // The kernel's audit record of the refused write reaches the journal.
+  const denials = first.filter((entry) => /avc:\s+denied/.test(entry.message)).map((entry) => entry.message);
+  t.log(`SELinux denials in the journal: ${denials.join(' | ')}`);
+  t.true(denials.some((message) => /\{ [^}]*\b(write|add_name)\b[^}]* \}.*name="brl-probe".*scontext=system_u:system_r:container_t:s0 tcontext=system_u:object_r:local_t:s0 tclass=dir permissive=0/.test(message)), 'the workload\'s denied write is in the journal');
+  t.deepEqual(denials.filter((message) => !/scontext=system_u:system_r:container_t:s0/.test(message)), [], 'nothing of the host was denied');
+
 });

@@ -32,6 +32,10 @@ export default class BuildVariant extends BrlCommand<VariantBuildResult> {
     this.say(result.bootSigning.signed
       ? `Secure Boot: signed for db certificate ${result.bootSigning.dbCertificateSha256} and GRUB key ${result.bootSigning.grubKeyFingerprint}`
       : 'Secure Boot: unsigned boot path (development image; set uefi-secure-boot to sign)');
+    const { selinux } = result;
+    this.say(selinux.enforcing
+      ? `SELinux: enforcing, policy ${selinux.policy}`
+      : `SELinux: off (the kernel starts ${selinux.lsm ?? (selinux.policy === undefined ? 'no major LSM' : 'an LSM brl cannot tell')})`);
     const width = Math.max(...result.artifacts.map((artifact) => artifact.file.length));
     for (const artifact of result.artifacts) {
       this.say(`  ${artifact.file.padEnd(width)}  ${formatBytes(artifact.sizeBytes).padStart(10)}`);

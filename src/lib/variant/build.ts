@@ -12,6 +12,7 @@ import { resolveBuildIdentity } from './build-identity.ts';
 import { buildDisks, buildRoot, buildSupportFilesystems, stageTrees, writeArtifacts, type Composition, type Work } from './compose.ts';
 import { loadVariant, supportedArchitectures, type Architecture, type VariantDefinition } from './definition.ts';
 import { loadBootSigningKeys } from '../secure-boot/key-set.ts';
+import type { SelinuxSummary } from './selinux-boot.ts';
 import { bootSigningSummary, type BootSigningSummary } from '../secure-boot/boot-path.ts';
 import { secureBootKeyLocations } from '../secure-boot/settings.ts';
 import { loadRelease, withVersionOverride } from './release.ts';
@@ -45,6 +46,8 @@ export interface VariantBuildResult {
   stageDurationsMs: Record<string, number>;
   /** Whether GRUB, the kernel and GRUB's files are signed for UEFI Secure Boot (uefi-secure-boot). */
   bootSigning: BootSigningSummary;
+  /** The LSM the kernel starts and the SELinux policy the root carries; they must agree. */
+  selinux: SelinuxSummary;
 }
 
 export async function buildVariant(projectDir: string, name: string, options: BuildVariantOptions = {}): Promise<VariantBuildResult> {
@@ -118,6 +121,7 @@ export async function buildVariant(projectDir: string, name: string, options: Bu
       durationMs: Math.round(performance.now() - started),
       stageDurationsMs,
       bootSigning: bootSigningSummary(bootSigning),
+      selinux: c.selinux,
     };
   } finally {
     await rm(tempDir, { recursive: true, force: true });

@@ -33,6 +33,7 @@ import { bootSigningSummary, makeSignedGrubImage, placeGrubKey, signKernel, writ
 import type { BootSigningKeys } from '../secure-boot/key-set.ts';
 import { cycloneDxDocument, spdxDocument } from './sbom.ts';
 import { fileContextsPath, labelTree } from './selinux.ts';
+import { checkSelinuxBoot, type SelinuxSummary } from './selinux-boot.ts';
 import { installPackages } from './staging.ts';
 import { clampTimes, walkTree } from './tree.ts';
 
@@ -70,6 +71,7 @@ export interface Composition {
   rootLabels: Map<string, string> | undefined;
   bootLabels: Map<string, string> | undefined;
   fileContexts: string | undefined;
+  selinux: SelinuxSummary;
   osPlan: DiskPlan;
   dataPlan: DiskPlan | undefined;
   rootImage: string;
@@ -111,6 +113,9 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
       },
     }),
     warn: work.warn,
+  });
+  const selinux = await checkSelinuxBoot({
+    rootTree, kernelConfigPath: join(bootTree, 'config'), kernelParameters: work.definition.kernelParameters, variantManifest: work.definition.manifestPath,
   });
   const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
   if (keys !== undefined) {
@@ -154,7 +159,7 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     partitionPlan: work.definition.layout.partitionPlan,
     inPlaceUpdates: work.definition.features['in-place-updates'],
   };
-  return { rootTree, bootTree, efiTree, bootloader, initrd, privateTree, rootLabels, bootLabels, fileContexts, osPlan: planOsDisk(layout), dataPlan: planDataDisk(layout) };
+  return { rootTree, bootTree, efiTree, bootloader, initrd, privateTree, rootLabels, bootLabels, fileContexts, selinux, osPlan: planOsDisk(layout), dataPlan: planDataDisk(layout) };
 }
 
 export async function buildRoot(work: Work, c: Composition): Promise<Partial<Composition>> {

@@ -57,6 +57,10 @@ interface SpecMount {
   options: string[];
 }
 
+/** SELinux process labels of host containers: unconfined when superpowered, confined otherwise. */
+const superpoweredLabel = 'system_u:system_r:super_t:s0';
+const hostContainerLabel = 'system_u:system_r:control_t:s0';
+
 function bind(source: string, destination: string, readOnly: boolean): SpecMount {
   return { destination, type: 'bind', source, options: ['rbind', 'rprivate', readOnly ? 'ro' : 'rw'] };
 }
@@ -117,6 +121,8 @@ export function hostContainerSpec(options: HostContainerSpecOptions): Record<str
       capabilities: { bounding: capabilities, effective: capabilities, permitted: capabilities },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: !superpowered,
+      // The policy's domains (packages-specs/selinux-policy); runc refuses a label where SELinux is off.
+      ...(existsSync(hostPath('/sys/fs/selinux/enforce')) ? { selinuxLabel: superpowered ? superpoweredLabel : hostContainerLabel } : {}),
     },
     root: { path: 'rootfs', readonly: false },
     hostname: hostname(),
