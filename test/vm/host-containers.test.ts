@@ -162,6 +162,13 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   t.regex(confined.output, /cannot create \/probe\/written: Permission denied/, 'SELinux refuses the workload\'s write');
   t.regex(confined.output, /host write: 2$/m, 'sh reports the failed redirection');
   t.regex(confined.output, /^own write: 0$/m, 'the workload writes its own root');
+  // Given the API socket, a workload still cannot call the API (the control container can, below).
+  const apiSocketLabel = await execAdmin(vm, 'stat', '-c', '%C', '/.bottlerocket/rootfs/run/api.sock');
+  t.deepEqual(apiSocketLabel, { ok: true, stdout: 'system_u:object_r:api_socket_t:s0\n' });
+  const workloadApi = await hostCtr(vm, workloadSocket, 'run', '--rm', '--mount', 'type=bind,src=/run/api.sock,dst=/run/api.sock,options=rbind:rw', workloadRef, 'brl-api-probe', 'apiclient', 'get', '/settings');
+  t.log(`workload given the API socket: exit ${workloadApi.code}: ${workloadApi.output.trim()}`);
+  t.not(workloadApi.code, 0, 'the workload\'s API call fails');
+  t.notRegex(workloadApi.output, /host-containers/, 'no settings came back');
   const afterWorkload = await execAdmin(vm, 'ls', '/.bottlerocket/rootfs/local/brl-probe');
   t.deepEqual(afterWorkload, { ok: true, stdout: 'host-file\n' }, 'nothing of the workload\'s reached the host directory; the admin container reads it');
 
@@ -290,6 +297,7 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   const denials = first.filter((entry) => /avc:\s+denied/.test(entry.message)).map((entry) => entry.message);
   t.log(`SELinux denials in the journal: ${denials.join(' | ')}`);
   t.true(denials.some((message) => /\{ [^}]*\b(write|add_name)\b[^}]* \}.*name="brl-probe".*scontext=system_u:system_r:container_t:s0 tcontext=system_u:object_r:local_t:s0 tclass=dir permissive=0/.test(message)), 'the workload\'s denied write is in the journal');
+  t.true(denials.some((message) => /\{ write \}.*name="api\.sock".*scontext=system_u:system_r:container_t:s0 tcontext=system_u:object_r:api_socket_t:s0 tclass=sock_file permissive=0/.test(message)), 'the workload\'s refused connection to the API is in the journal');
   t.deepEqual(denials.filter((message) => !/scontext=system_u:system_r:container_t:s0/.test(message)), [], 'nothing of the host was denied');
 
 });

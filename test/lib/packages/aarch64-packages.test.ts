@@ -34,8 +34,8 @@ test('every package of the dev variant but grub builds for aarch64: aarch64 or n
   const arches = new Map<string, string>();
   for (const rpm of rpms) arches.set(await rpmQuery(rpm, '%{NAME}'), await rpmQuery(rpm, '%{ARCH}'));
   for (const name of devPackages.filter((name) => !inVmSuite.includes(name))) t.true(arches.has(`bottlerocket-${name}`), `no RPM for ${name}`);
-  // JavaScript, data and the root skeleton are noarch; everything else is built for aarch64.
-  const noarch = ['bottlerocket-brl-host', 'bottlerocket-release', 'bottlerocket-settings-defaults', 'bottlerocket-settings-defaults-dev'];
+  // JavaScript, data (the SELinux policy too) and the root skeleton are noarch; everything else is built for aarch64.
+  const noarch = ['bottlerocket-brl-host', 'bottlerocket-release', 'bottlerocket-selinux-policy', 'bottlerocket-settings-defaults', 'bottlerocket-settings-defaults-dev'];
   for (const [name, arch] of arches) t.is(arch, noarch.includes(name) ? 'noarch' : 'aarch64', name);
 
   const root = mkdtempSync(join(tmpdir(), 'brl-aarch64-root-'));

@@ -51,30 +51,37 @@ test('a workload may write its own storage and read the host\'s, but not change 
     t.not((await writes(confined, 'local_t', 'file', 'read')).length, 0, `${confined} reads host files bound into it`);
     t.not((await writes(confined, 'data_t', 'file', 'write')).length, 0, `${confined} writes container storage`);
   }
+  t.deepEqual(await writes('container_t', 'api_socket_t', 'sock_file', 'write'), [], 'a workload cannot connect to the settings API, even given its socket');
+  t.not((await writes('control_t', 'api_socket_t', 'sock_file', 'write')).length, 0, 'the control container calls the API');
   for (const unconfined of ['system_t', 'super_t', 'kernel_t']) {
     t.not((await writes(unconfined, 'local_t', 'dir', 'write')).length, 0, `${unconfined} writes the data partition`);
     t.not((await writes(unconfined, 'security_t', 'security', 'load_policy')).length, 0, `${unconfined} may load a policy`);
   }
 });
 
-test('domains change where the policy says: systemd leaves kernel_t, anything a runtime starts from container storage is a workload, container storage is made data_t by name', async (t) => {
+test('domains change where the policy says: systemd leaves kernel_t, anything a runtime starts from container storage is a workload; container storage and the API socket get their types by name', async (t) => {
   t.deepEqual(await sesearch('-T', '-s', 'kernel_t', '-c', 'process'), ['type_transition kernel_t os_t:process system_t;']);
   t.deepEqual(await sesearch('-T', '-s', 'system_t', '-c', 'process'), ['type_transition system_t data_t:process container_t;']);
   t.deepEqual((await sesearch('-T', '-s', 'system_t', '-c', 'dir')).sort(), [
     'type_transition system_t local_t:dir data_t host-containers;',
     'type_transition system_t local_t:dir data_t io.containerd.snapshotter.v1.overlayfs;',
   ]);
+  t.deepEqual(await sesearch('-T', '-s', 'system_t', '-c', 'sock_file'), ['type_transition system_t any_t:sock_file api_socket_t api.sock;']);
   t.deepEqual(await sesearch('-A', '-s', 'container_t', '-t', 'super_t', '-c', 'process', '-p', 'transition'), [], 'a workload cannot become superpowered');
 });
 
-test('file contexts: the root filesystem is os_t; memory filesystems and the data partition are left to the labels the kernel gives them', async (t) => {
+test('file contexts: the root filesystem is os_t, container storage data_t; memory filesystems and the rest of the data partition are left to the labels the kernel gives them', async (t) => {
   const path = join(await unpacked, 'fortified/contexts/files/file_contexts');
   const specs = parseFileContexts(readFileSync(path, 'utf8'), path);
   t.is(labelFor(specs, '/', 'directory'), 'system_u:object_r:os_t:s0');
   t.is(labelFor(specs, '/usr/bin/containerd', 'file'), 'system_u:object_r:os_t:s0');
   t.is(labelFor(specs, '/etc/selinux/config', 'file'), 'system_u:object_r:os_t:s0');
   t.is(labelFor(specs, '/local', 'directory'), 'system_u:object_r:os_t:s0', 'the mount point itself is part of the root');
-  for (const runtime of ['/run', '/run/api.sock', '/dev/null', '/tmp/x', '/proc/1', '/sys/fs', '/local/host-containers', '/var/lib/containerd']) {
+  for (const runtime of ['/run', '/run/api.sock', '/dev/null', '/tmp/x', '/proc/1', '/sys/fs', '/local/var/lib/containerd/io.containerd.content.v1.content', '/var/lib/containerd']) {
     t.is(labelFor(specs, runtime, 'file'), undefined, `${runtime} is not relabelled by systemd`);
+  }
+  // Container storage, for selinux-relabel-local.service (systemd-tmpfiles Z restores these).
+  for (const storage of ['/local/host-containers/admin/user-data', '/local/host-containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs/bin/sh', '/local/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs']) {
+    t.is(labelFor(specs, storage, 'file'), 'system_u:object_r:data_t:s0', storage);
   }
 });
