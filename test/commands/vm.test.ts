@@ -73,6 +73,15 @@ test('an image whose kernel is for another architecture is refused, naming both'
   await assertUserError(t, ['--image', tinyDisk(dir, arm), '--state-dir', join(dir, 'state')], 3, /holds an aarch64 kernel, not x86_64/);
 });
 
+test('an image whose kernel is of no kind brl knows is refused unless --arch says what it is', async (t) => {
+  const dir = scratch(t);
+  const disk = tinyDisk(dir, Buffer.alloc(4096, 0x5a));
+  // (--timeout: were it not refused, QEMU would start and stop again, and the test fail, not hang.)
+  await assertUserError(t, ['--image', disk, '--state-dir', join(dir, 'state'), '--accel', 'tcg', '--timeout', '5'], 3, /cannot tell the arch of .*disk\.img: \/vmlinuz on its BOOT-A is not an x86 bzImage, an arm64 Image/);
+  // Told the arch, brl gets past the check: the next refusal is --wait-ready's, which comes after it.
+  await assertUserError(t, ['--image', disk, '--arch', 'x86_64', '--state-dir', join(dir, 'state'), '--wait-ready'], 3, /has no API bridge/);
+});
+
 test('--wait-ready on an image without the API bridge says why it cannot wait', async (t) => {
   const dir = scratch(t);
   await assertUserError(t, ['--image', tinyDisk(dir, x86Kernel()), '--state-dir', join(dir, 'state'), '--wait-ready'], 3, /has no API bridge/);

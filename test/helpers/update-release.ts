@@ -47,7 +47,10 @@ async function ok(args: string[], env: NodeJS.ProcessEnv = process.env): Promise
   if (result.exitCode !== 0) throw new Error(`brl ${args.join(' ')} failed (${result.exitCode}): ${result.stdout}${result.stderr}`);
 }
 
-/** Builds A and B with `build(extraEnv)` of two devBuilders, signs B into a repository under `dir` and serves it. */
+/**
+ * Builds A and B with `build(extraEnv)` of two devBuilders (of one arch), signs B into a repository
+ * under `dir` (`dev/<arch>/`) and serves it.
+ */
 export async function makeUpdateRelease(
   dir: string,
   buildA: (env: NodeJS.ProcessEnv) => Promise<VariantBuildResult>,
@@ -86,7 +89,7 @@ export async function makeUpdateRelease(
   const build = async (wavePolicy: string | undefined): Promise<void> => {
     if (wavePolicy !== undefined) writeFileSync(policyFile, wavePolicy);
     await releaseCommand([
-      'repo', 'build', '--variant', 'dev', '--arch', 'x86_64', '--key', key, '--root-role-path', roles, '--outdir', repo, '--images-dir', b.outputDir,
+      'repo', 'build', '--variant', 'dev', '--arch', b.arch, '--key', key, '--root-role-path', roles, '--outdir', repo, '--images-dir', b.outputDir,
       ...(wavePolicy === undefined ? [] : ['--wave-policy', policyFile]),
     ]);
   };
@@ -96,7 +99,7 @@ export async function makeUpdateRelease(
   const userData = join(dir, 'user-data.toml');
   writeFileSync(userData, [
     '[settings.updates]',
-    `metadata-base-url = "http://10.0.2.100:${GUEST_REPO_PORT}/dev/x86_64/"`,
+    `metadata-base-url = "http://10.0.2.100:${GUEST_REPO_PORT}/dev/${b.arch}/"`,
     `targets-base-url = "http://10.0.2.100:${GUEST_REPO_PORT}/targets/"`,
     `ignore-waves = ${options.wavePolicy === undefined}`,
     ...(options.updateSettings ?? []),

@@ -7,11 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { apiRequest, type ApiResponse } from '../../src/lib/host/apiclient/request.ts';
+import { buildManifestName, type BuildManifest } from '../../src/lib/variant/build-manifest.ts';
+import type { VariantBuildResult } from '../../src/lib/variant/build.ts';
 import { brl, repoDir } from './cli.ts';
 
 const run = promisify(execFile);
 
 export interface BootedVm {
+  arch: 'x86_64' | 'aarch64';
   stateDir: string;
   apiSocket: string;
   consoleLog: string;
@@ -26,7 +29,7 @@ export interface BootedVm {
   waitForConsole(pattern: RegExp, count: number, seconds: number): Promise<void>;
   /** Waits until the guest API answers, or fails after `seconds`. */
   waitForApi(seconds: number): Promise<void>;
-  /** `apiclient reboot`, then waits for the next verified root and the API (up to `seconds` each). */
+  /** `apiclient reboot`, then waits for the next verified root and the API (up to `seconds` each; default 300, 600 on aarch64). */
   reboot(seconds?: number): Promise<void>;
   stop(): Promise<void>;
   /** Pulls the plug: SIGKILL to QEMU (nothing in the guest or QEMU gets to flush), then waits for the supervisor to end. */
@@ -61,7 +64,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
   const stateDir = options.resume ?? mkdtempSync(join(tmpdir(), 'brl-vm-'));
   const args = [
     'vm', 'run', '--image', options.image, '--firmware', options.firmware ?? 'uefi', '--accel', 'tcg',
-    '--state-dir', stateDir, '--persist', '--wait-ready', '--timeout', '420', '--json',
+    '--state-dir', stateDir, '--persist', '--wait-ready', '--timeout', String(patience(options.arch) * 420), '--json',
     ...(options.arch === undefined ? [] : ['--arch', options.arch]),
     ...(options.userData === undefined ? [] : ['--user-data', options.userData]),
     ...(options.forwards ?? []).flatMap((forward) => ['--forward', forward]),
@@ -89,6 +92,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
   const api = (method: string, uri: string, body?: unknown): Promise<ApiResponse> =>
     apiRequest(started.apiSocket, method, uri, body === undefined ? undefined : JSON.stringify(body));
   const vm: BootedVm = {
+    arch: options.arch ?? 'x86_64',
     stateDir,
     apiSocket: started.apiSocket,
     consoleLog: started.consoleLog,
@@ -114,7 +118,7 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
       }
       throw new Error(`the guest API did not answer within ${seconds} s:\n${consoleText().slice(-3000)}`);
     },
-    async reboot(seconds = 300) {
+    async reboot(seconds = patience(options.arch) * 300) {
       const mounted = /verity-init: verified root mounted read-only/g;
       const before = (consoleText().match(mounted) ?? []).length;
       await run(join(repoDir, 'bin', 'apiclient'), ['-s', started.apiSocket, 'reboot']);
@@ -132,6 +136,26 @@ export async function startVm(options: BootOptions): Promise<BootedVm> {
     },
   };
   return vm;
+}
+
+/** How many times longer than x86_64 an aarch64 guest may take: every instruction is translated (TCG). */
+export function patience(arch: BootOptions['arch']): number {
+  return arch === 'aarch64' ? 2 : 1;
+}
+
+/**
+ * The partition set, A or B, that each boot on the console ran from, in order: the kernel prints its
+ * command line, whose dm-verity table names the BOOT partition GRUB's gptprio chose
+ * (`PARTUUID=<BOOT>/PARTNROFF=1`, how signpost tells the running set on the host), matched against
+ * the build's partition table. A PARTUUID that is neither BOOT-A's nor BOOT-B's shows as itself.
+ */
+export function bootedSets(consoleText: string, build: VariantBuildResult): string[] {
+  const manifest = JSON.parse(readFileSync(join(build.outputDir, buildManifestName), 'utf8')) as BuildManifest;
+  const sets = new Map(manifest.disks.os.partitions.flatMap((partition) => {
+    const set = /^BOOT-([AB])$/.exec(partition.key)?.[1];
+    return set === undefined ? [] : [[partition.uniqueGuid.toLowerCase(), set] as const];
+  }));
+  return [...consoleText.matchAll(/Kernel command line: .*?PARTUUID=([0-9a-fA-F-]{36})\/PARTNROFF=1/g)].map(([, uuid]) => sets.get((uuid as string).toLowerCase()) ?? (uuid as string));
 }
 
 function sleep(ms: number): Promise<void> {

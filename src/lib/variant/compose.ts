@@ -16,7 +16,7 @@ import {
 import { encodeBootconfig } from './bootconfig.ts';
 import { buildManifestName, describeDisk, manifestPackages, publishSizes, type BuildManifest } from './build-manifest.ts';
 import type { BuildIdentity } from './build-identity.ts';
-import type { Architecture, VariantDefinition } from './definition.ts';
+import { kernelParametersFor, type Architecture, type VariantDefinition } from './definition.ts';
 import { writeDisk, type WrittenDisk } from './disk.ts';
 import {
   bootExt4, dataExt4, ext4UsedBytes, FilesystemTooSmall, makeErofs, makeExt4, privateExt4, rootExt4,
@@ -115,7 +115,7 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     warn: work.warn,
   });
   const selinux = await checkSelinuxBoot({
-    rootTree, kernelConfigPath: join(bootTree, 'config'), kernelParameters: work.definition.kernelParameters, variantManifest: work.definition.manifestPath,
+    rootTree, kernelConfigPath: join(bootTree, 'config'), kernelParameters: kernelParametersFor(work.definition, work.arch), variantManifest: work.definition.manifestPath,
   });
   const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
   if (keys !== undefined) {
@@ -214,7 +214,7 @@ export async function buildSupportFilesystems(work: Work, c: Composition): Promi
   await writeFile(join(c.bootTree, 'grub', 'grub.cfg'), renderGrubConfig({
     prettyName: work.prettyName,
     versionId: work.release.version,
-    kernelParameters: work.definition.kernelParameters,
+    kernelParameters: kernelParametersFor(work.definition, work.arch),
     dmVerityTable: bottlerocketVerityTable(c.verity),
     initrd: c.initrd,
     secureBoot: work.bootSigning !== undefined,

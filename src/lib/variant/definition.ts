@@ -45,7 +45,10 @@ export interface VariantDefinition {
   parts: VariantNameParts;
   /** Package names without the `bottlerocket-` prefix, as written. */
   includedPackages: string[];
+  /** The kernel command line's first words, for every arch without its own list. */
   kernelParameters: string[];
+  /** `[kernel-parameters-by-arch]`: an arch's own list, used instead of `kernelParameters`. */
+  kernelParametersByArch: Partial<Record<Architecture, string[]>>;
   supportedArches: Architecture[];
   imageFormat: ImageFormat;
   layout: ImageLayout;
@@ -57,6 +60,7 @@ export interface VariantDefinition {
 const topLevelKeys = [
   'included-packages',
   'kernel-parameters',
+  'kernel-parameters-by-arch',
   'supported-arches',
   'image-format',
   'image-layout',
@@ -119,17 +123,21 @@ export function parseVariantManifest(
       throw tomlKeyError(doc, `${prefix}included-packages`, `"${pkg}" is not a package name`);
     }
   }
-  const kernelParameters = readStringArray(doc, data, 'kernel-parameters', prefix) ?? [];
-  for (const parameter of kernelParameters) {
-    if (parameter === '' || /\s|"/.test(parameter)) {
-      throw tomlKeyError(doc, `${prefix}kernel-parameters`, `"${parameter}" must be one non-empty word without quotes`);
-    }
-  }
+  const kernelParameters = readKernelParameters(doc, data, 'kernel-parameters', prefix) ?? [];
   const arches = readStringArray(doc, data, 'supported-arches', prefix) ?? [...supportedArchitectures];
   for (const arch of arches) {
     if (!(supportedArchitectures as readonly string[]).includes(arch)) {
       throw tomlKeyError(doc, `${prefix}supported-arches`, `unknown architecture "${arch}" (expected: ${supportedArchitectures.join(', ')})`);
     }
+  }
+  const byArchTable = readTable(doc, data, 'kernel-parameters-by-arch', prefix) ?? {};
+  const kernelParametersByArch: Partial<Record<Architecture, string[]>> = {};
+  for (const arch of Object.keys(byArchTable)) {
+    // A key naming no arch the variant builds (e.g. "arm64") would be silently unused.
+    if (!arches.includes(arch)) {
+      throw tomlKeyError(doc, `${prefix}kernel-parameters-by-arch.${arch}`, `"${arch}" is not one of the variant's supported-arches (${arches.join(', ')})`);
+    }
+    kernelParametersByArch[arch as Architecture] = readKernelParameters(doc, byArchTable, arch, `${prefix}kernel-parameters-by-arch.`) ?? [];
   }
   const imageFormat = readString(doc, data, 'image-format', prefix) ?? 'raw';
   if (!(imageFormats as readonly string[]).includes(imageFormat)) {
@@ -143,12 +151,32 @@ export function parseVariantManifest(
     parts,
     includedPackages,
     kernelParameters,
+    kernelParametersByArch,
     supportedArches: arches as Architecture[],
     imageFormat: imageFormat as ImageFormat,
     layout: parseLayout(doc, readTable(doc, data, 'image-layout', prefix) ?? {}, `${prefix}image-layout.`),
     features: parseFeatures(doc, readTable(doc, data, 'image-features', prefix) ?? {}, `${prefix}image-features.`, warnings),
     warnings,
   };
+}
+
+function readKernelParameters(doc: TomlDocument, table: TomlTable, key: string, prefix: string): string[] | undefined {
+  const parameters = readStringArray(doc, table, key, prefix);
+  for (const parameter of parameters ?? []) {
+    if (parameter === '' || /\s|"/.test(parameter)) {
+      throw tomlKeyError(doc, `${prefix}${key}`, `"${parameter}" must be one non-empty word without quotes`);
+    }
+  }
+  return parameters;
+}
+
+/**
+ * The variant's kernel parameters on `arch`: its own list under `[kernel-parameters-by-arch]`, else
+ * `kernel-parameters`. A whole list rather than extra words, because order matters on the command
+ * line: /dev/console, where systemd writes its status, is the last `console=`.
+ */
+export function kernelParametersFor(definition: Pick<VariantDefinition, 'kernelParameters' | 'kernelParametersByArch'>, arch: Architecture): string[] {
+  return definition.kernelParametersByArch[arch] ?? definition.kernelParameters;
 }
 
 function parseLayout(doc: TomlDocument, table: TomlTable, prefix: string): ImageLayout {

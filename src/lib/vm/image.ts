@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { BrlError, ExitCode, fileError, isBrlError } from '../core/errors.ts';
 import { readGpt } from '../image/gpt.ts';
 import { readExt4File } from '../image/ext4-read.ts';
@@ -88,10 +89,11 @@ export async function imageAtPath(path: string): Promise<VmImage> {
 }
 
 /**
- * Checks a raw disk: a GPT whose partitions lie inside the file, with a BOOT partition. Returns the
- * arch of the kernel on BOOT-A when it can be read.
+ * Checks a raw disk: a GPT whose partitions lie inside the file, with a BOOT partition. Returns what
+ * the kernel on BOOT-A says of its arch (undefined arch: read, but of no kind `kernelArch` knows), or
+ * undefined when there is no kernel it can read.
  */
-export async function checkRawDisk(rawPath: string, shownPath: string): Promise<Architecture | undefined> {
+export async function checkRawDisk(rawPath: string, shownPath: string): Promise<{ arch: Architecture | undefined } | undefined> {
   const table = await readGpt(rawPath).then(
     (gpt) => gpt.table,
     (error: unknown) => {
@@ -126,15 +128,39 @@ export async function checkRawDisk(rawPath: string, shownPath: string): Promise<
     const sizeBytes = Number(boot.lastLba - boot.firstLba + 1n) * 512;
     // A BOOT this reader cannot read leaves the arch unknown; QEMU then boots what it was told.
     const kernel = await readExt4File(handleReader(handle), Number(boot.firstLba) * 512, '/vmlinuz', shownPath, { maxBytes: sizeBytes }).catch(() => undefined);
-    return kernel === undefined ? undefined : kernelArch(kernel);
+    return kernel === undefined ? undefined : { arch: kernelArch(kernel) };
   } finally {
     await handle.close();
   }
 }
 
-/** x86 bzImage carries `HdrS` at 0x202; an arm64 Image `ARM\x64` at 0x38. */
+const PE_MACHINE: Record<number, Architecture> = { 0x8664: 'x86_64', 0xaa64: 'aarch64' };
+/** Enough of a compressed kernel to hold the headers of what it unpacks to. */
+const GZIP_PREFIX_BYTES = 64 * 1024;
+
+/**
+ * The arch a kernel image is built for, from its headers: an x86 bzImage (`HdrS` at 0x202), an arm64
+ * Image (`ARM\x64` at 0x38), either of them gzip'd (Debian's unsigned arm64 vmlinuz), or any EFI PE
+ * image by its COFF machine type — the EFI-stub kernels brl packages for both arches, and EFI zboot
+ * images (`MZ`, `zimg`), whose PE header names the arch of the kernel they unpack. Undefined when
+ * none of these.
+ */
 export function kernelArch(kernel: Buffer): Architecture | undefined {
+  if (kernel[0] === 0x1f && kernel[1] === 0x8b) {
+    let head: Buffer;
+    try {
+      // A prefix: SYNC_FLUSH returns what it inflates instead of failing on the missing end.
+      head = gunzipSync(kernel.subarray(0, GZIP_PREFIX_BYTES), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch {
+      return undefined;
+    }
+    return head[0] === 0x1f && head[1] === 0x8b ? undefined : kernelArch(head);
+  }
   if (kernel.subarray(0x202, 0x206).toString('latin1') === 'HdrS') return 'x86_64';
   if (kernel.subarray(0x38, 0x3c).toString('latin1') === 'ARM\x64') return 'aarch64';
+  if (kernel.length >= 0x40 && kernel.subarray(0, 2).toString('latin1') === 'MZ') {
+    const pe = kernel.readUInt32LE(0x3c);
+    if (pe + 6 <= kernel.length && kernel.subarray(pe, pe + 4).toString('latin1') === 'PE\0\0') return PE_MACHINE[kernel.readUInt16LE(pe + 4)];
+  }
   return undefined;
 }

@@ -141,9 +141,16 @@ export async function prepareVm(options: VmRunOptions): Promise<VmSpec & { resul
 
   const os = await prepareDisk({ source: image.osImage, format: image.osFormat, stateDir, name: 'os', persist: options.persist });
   if (os.baseFormat === 'raw') {
-    const kernelArch = await checkRawDisk(os.base, image.osImage);
+    const kernel = await checkRawDisk(os.base, image.osImage);
+    const kernelArch = kernel?.arch;
     if (kernelArch !== undefined && kernelArch !== wantedArch) {
       throw new BrlError(`${image.osImage} holds an ${kernelArch} kernel, not ${wantedArch}`, { hint: `pass --arch ${kernelArch}`, exitCode: ExitCode.badInput, code: 'WRONG_ARCH' });
+    }
+    // Booting the machine's arch on a guess would end in a firmware that finds nothing to run.
+    if (kernel !== undefined && kernelArch === undefined && image.arch === undefined && options.arch === undefined) {
+      throw new BrlError(`cannot tell the arch of ${image.osImage}: /vmlinuz on its BOOT-A is not an x86 bzImage, an arm64 Image (plain or gzip'd) or an EFI PE or zboot image of either arch`, {
+        hint: 'pass --arch x86_64 or --arch aarch64', exitCode: ExitCode.badInput, code: 'UNKNOWN_KERNEL_ARCH',
+      });
     }
   }
   const data = image.dataImage === undefined || image.dataFormat === undefined

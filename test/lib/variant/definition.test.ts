@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrlError, ExitCode } from '../../../src/lib/core/errors.ts';
-import { loadVariant, parseVariantManifest } from '../../../src/lib/variant/definition.ts';
+import { kernelParametersFor, loadVariant, parseVariantManifest } from '../../../src/lib/variant/definition.ts';
+import { repoDir } from '../../helpers/cli.ts';
 import { parseToml } from '../../../src/lib/core/toml.ts';
 import { parseVariantName } from '../../../src/lib/variant/name.ts';
 import { loadRelease, withVersionOverride } from '../../../src/lib/variant/release.ts';
@@ -43,6 +44,27 @@ test('reads every layout key and feature', (t) => {
   t.deepEqual(variant.kernelParameters, ['console=tty0', 'quiet']);
   t.true(variant.features['erofs-root-partition']);
   t.false(variant.features['in-place-updates']);
+});
+
+test('[kernel-parameters-by-arch] replaces kernel-parameters for its arch only; a key naming no supported arch is an error', (t) => {
+  const variant = parse('metal-dev', [
+    'kernel-parameters = ["console=tty0", "console=ttyS0,115200n8"]',
+    '[kernel-parameters-by-arch]',
+    'aarch64 = ["console=tty0", "console=ttyAMA0,115200n8"]',
+  ].join('\n'));
+  t.deepEqual(kernelParametersFor(variant, 'x86_64'), ['console=tty0', 'console=ttyS0,115200n8']);
+  t.deepEqual(kernelParametersFor(variant, 'aarch64'), ['console=tty0', 'console=ttyAMA0,115200n8']);
+  const typo = t.throws(() => parse('metal-dev', 'supported-arches = ["x86_64", "aarch64"]\n[kernel-parameters-by-arch]\narm64 = ["quiet"]\n'), { instanceOf: BrlError });
+  t.regex(typo?.message ?? '', /variant\.toml:3: kernel-parameters-by-arch\.arm64: "arm64" is not one of the variant's supported-arches \(x86_64, aarch64\)/);
+  const unsupported = t.throws(() => parse('metal-dev', 'supported-arches = ["x86_64"]\n[kernel-parameters-by-arch]\naarch64 = ["quiet"]\n'), { instanceOf: BrlError });
+  t.regex(unsupported?.message ?? '', /kernel-parameters-by-arch\.aarch64: "aarch64" is not one of the variant's supported-arches \(x86_64\)/);
+  t.throws(() => parse('metal-dev', '[kernel-parameters-by-arch]\naarch64 = ["a b"]\n'), { message: /kernel-parameters-by-arch\.aarch64: "a b" must be one non-empty word/ });
+});
+
+test('the dev variant names each arch\'s serial console last: ttyS0 on x86_64, the virt machine\'s PL011 on aarch64; both start SELinux', async (t) => {
+  const dev = await loadVariant(repoDir, 'dev');
+  t.deepEqual(kernelParametersFor(dev, 'x86_64'), ['console=tty0', 'console=ttyS0,115200n8', 'net.ifnames=0', 'security=selinux']);
+  t.deepEqual(kernelParametersFor(dev, 'aarch64'), ['console=tty0', 'console=ttyAMA0,115200n8', 'net.ifnames=0', 'security=selinux']);
 });
 
 test('an unknown top-level key is an error naming the key and its line', (t) => {
