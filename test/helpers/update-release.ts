@@ -1,7 +1,8 @@
 // Two versions of the dev image and a signed repository holding the newer one, served on
 // 127.0.0.1 for a VM to update from (through `--forward`), as the VM update tests need them.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { serveDirectory, type RunningServer } from '../../src/lib/repo/serve.ts';
 import type { VariantBuildResult } from '../../src/lib/variant/build.ts';
@@ -106,4 +107,23 @@ export async function makeUpdateRelease(
     '',
   ].join('\n'));
   return { a, b, server, forward: `${GUEST_REPO_PORT}:${new URL(server.url).port}`, userData, requests, rebuild: build, repo, key, roles, releaseCommand };
+}
+
+/**
+ * For a test file whose tests share one release: A and B built and B served, made on the first
+ * `setUp()` and closed and removed after the file's tests. `work` is the file's scratch directory.
+ */
+export function sharedRelease(
+  after: (cleanUp: () => Promise<void>) => void,
+  name: string,
+  buildA: () => Promise<VariantBuildResult>,
+  buildB: () => Promise<VariantBuildResult>,
+): { work: string; setUp: () => Promise<UpdateRelease> } {
+  const work = mkdtempSync(join(tmpdir(), `brl-vm-${name}-`));
+  let release: Promise<UpdateRelease> | undefined;
+  after(async () => {
+    await (await release?.catch(() => undefined))?.server.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+  return { work, setUp: () => (release ??= makeUpdateRelease(work, buildA, buildB)) };
 }

@@ -3,28 +3,16 @@
 // refuses its root, or GRUB cannot load its kernel), and the host comes up on A, reports the
 // failed update and can still update to B.
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { devBuilder } from '../helpers/dev-image.ts';
-import { makeUpdateRelease, type UpdateRelease } from '../helpers/update-release.ts';
+import { sharedRelease } from '../helpers/update-release.ts';
 import { damageKernelB, damageRootB, fallsBack } from '../helpers/update-scenarios.ts';
 import { bootedSets } from '../helpers/vm.ts';
 
 const buildA = devBuilder('vmfallbackarma', 'aarch64');
 const buildB = devBuilder('vmfallbackarmb', 'aarch64');
 
-let release: Promise<UpdateRelease> | undefined;
-const work = mkdtempSync(join(tmpdir(), 'brl-vm-fallback-aarch64-'));
-test.after.always(async () => {
-  await (await release?.catch(() => undefined))?.server.close();
-  rmSync(work, { recursive: true, force: true });
-});
-
-function setUp(): Promise<UpdateRelease> {
-  release ??= makeUpdateRelease(work, buildA, buildB);
-  return release;
-}
+/** A (0.1.0) and B (0.1.1) built, B in a signed repository served on 127.0.0.1: once per file. */
+const { work, setUp } = sharedRelease((cleanUp) => test.after.always(cleanUp), 'fallback-aarch64', buildA, buildB);
 
 test.serial('aarch64: a staged B whose root was damaged while the VM was off is abandoned by GRUB; the host comes up on set A and can update again', async (t) => {
   const setup = await setUp();

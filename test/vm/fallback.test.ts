@@ -5,29 +5,16 @@
 // try, and the host comes up on A — reports the update that failed — and a new update can still be
 // applied. (The same on aarch64: aarch64-fallback.test.ts.)
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { devBuilder } from '../helpers/dev-image.ts';
-import { makeUpdateRelease, type UpdateRelease } from '../helpers/update-release.ts';
+import { sharedRelease } from '../helpers/update-release.ts';
 import { damageKernelB, damageRootB, fallsBack } from '../helpers/update-scenarios.ts';
 import { bootedSets } from '../helpers/vm.ts';
 
 const buildA = devBuilder('vmfallbacka');
 const buildB = devBuilder('vmfallbackb');
 
-let release: Promise<UpdateRelease> | undefined;
-const work = mkdtempSync(join(tmpdir(), 'brl-vm-fallback-'));
-test.after.always(async () => {
-  await (await release?.catch(() => undefined))?.server.close();
-  rmSync(work, { recursive: true, force: true });
-});
-
 /** A (0.1.0) and B (0.1.1) built, B in a signed repository served on 127.0.0.1: once per file. */
-function setUp(): Promise<UpdateRelease> {
-  release ??= makeUpdateRelease(work, buildA, buildB);
-  return release;
-}
+const { work, setUp } = sharedRelease((cleanUp) => test.after.always(cleanUp), 'fallback', buildA, buildB);
 
 test('a staged B whose root was damaged while the VM was off is abandoned by GRUB; the host comes up on A and can update again', async (t) => {
   const setup = await setUp();
