@@ -292,6 +292,9 @@ test('containerd instances start with overlayfs on their own sockets; admin and 
   t.log(`admin's host-ctr in the journal: ${adminLog.join(' | ')}`);
   t.true(adminLog.some((message) => message.startsWith(`brl.invalid/brl/admin@${digest}: pulled`)), 'pulled through the mirror');
   t.true(adminLog.includes('host container admin: stopped: stopped'), 'disabling stopped the admin container');
+  // What the containers print reaches their unit's journal, a line each, after their name.
+  t.true(adminLog.some((message) => /^admin: brl admin container .*: enter it with a shell/.test(message)), `admin's own output is in the journal: ${adminLog.join(' | ')}`);
+  t.true(controlLog.some((message) => /^control( \(stderr\))?: brl control container: /.test(message)), `control's own output is in the journal: ${controlLog.join(' | ')}`);
   t.deepEqual(first.filter((entry) => /^Failed to start /.test(entry.message)).map((entry) => entry.message), []);
   // The kernel's audit record of the refused write reaches the journal.
   const denials = first.filter((entry) => /avc:\s+denied/.test(entry.message)).map((entry) => entry.message);

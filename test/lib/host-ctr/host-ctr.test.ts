@@ -3,7 +3,9 @@
 // the control image `brl container build` makes. ctr, containerd's own client, is the oracle for
 // what containerd holds and runs.
 import test from 'ava';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { parse } from 'smol-toml';
 import { request } from 'undici';
 import { loadFetchConfig } from '../../../src/lib/fetch/config.ts';
 import { buildContainerImage } from '../../../src/lib/oci/build.ts';
+import { blobPath, readLayoutImage, writeBlob, writeIndex } from '../../../src/lib/oci/layout.ts';
 import { pushImage } from '../../../src/lib/oci/push.ts';
 import { parseRegistryTarget } from '../../../src/lib/oci/reference.ts';
 import { pullImage } from '../../../src/lib/containerd/pull.ts';
@@ -20,6 +23,8 @@ import type { RegistryHosts } from '../../../src/lib/containerd/registry-hosts.t
 import { BrlError } from '../../../src/lib/core/errors.ts';
 import type { RegistryCredential } from '../../../src/lib/oci/registry.ts';
 import { runHostContainer, type HostContainerStatus } from '../../../src/lib/host/host-ctr/run.ts';
+import { hostCtrMain } from '../../../src/lib/host/host-ctr/main.ts';
+import { cutMarker, MAX_LINE_BYTES } from '../../../src/lib/host/host-ctr/output.ts';
 import { repoDir } from '../../helpers/cli.ts';
 import { freePort, startRegistry, startTokenRealm, type TestRegistry } from '../../helpers/registry.ts';
 import { startContainerd, type TestContainerd } from './containerd.ts';
@@ -33,7 +38,7 @@ const containerd = started as TestContainerd;
 let registry: TestRegistry;
 let workDir: string;
 /** The control image, pushed and pinned by digest. */
-let control: { reference: string; layerDigest: string };
+let control: { reference: string; layerDigest: string; layoutDir: string };
 
 test.before(async () => {
   if (refused !== undefined) return;
@@ -41,7 +46,7 @@ test.before(async () => {
   registry = await startRegistry();
   const built = await buildContainerImage(repoDir, 'control', { fetch: await loadFetchConfig(repoDir), outputDir: join(workDir, 'layouts') });
   const pushed = await pushImage(built.layoutDir, parseRegistryTarget(`${registry.address}/brl/control`));
-  control = { reference: pushed.reference, layerDigest: built.layer.digest };
+  control = { reference: pushed.reference, layerDigest: built.layer.digest, layoutDir: built.layoutDir };
 });
 
 test.after.always(async () => {
@@ -83,11 +88,26 @@ async function registryFront(corruptDigest?: string, redirectBlobs = false): Pro
   };
 }
 
+/** The control image with another entrypoint (same layer), pushed to the test registry as brl/NAME; its pinned reference. */
+async function controlWithEntrypoint(name: string, entrypoint: string[]): Promise<string> {
+  const layoutDir = join(workDir, 'layouts', name);
+  await cp(control.layoutDir, layoutDir, { recursive: true });
+  const image = await readLayoutImage(layoutDir);
+  const config = JSON.parse(await readFile(blobPath(layoutDir, image.parsed.config.digest), 'utf8')) as { config: Record<string, unknown> };
+  config.config['Entrypoint'] = entrypoint;
+  const configDescriptor = await writeBlob(layoutDir, image.parsed.config.mediaType, Buffer.from(JSON.stringify(config)));
+  const manifest = await writeBlob(layoutDir, image.manifest.mediaType, Buffer.from(JSON.stringify({ ...image.parsed, config: configDescriptor })));
+  await writeIndex(layoutDir, manifest, name);
+  return (await pushImage(layoutDir, parseRegistryTarget(`${registry.address}/brl/${name}`))).reference;
+}
+
 /** Runs a host container until `until` holds for the statuses so far (or 60 s pass), then stops it. */
-async function runUntil(options: { name: string; source: string; superpowered?: boolean; root?: string }, until: (statuses: HostContainerStatus[]) => boolean | Promise<boolean>): Promise<{ statuses: HostContainerStatus[]; stateDir: string; containerDir: string; stop(): Promise<void> }> {
+async function runUntil(options: { name: string; source: string; superpowered?: boolean; root?: string }, until: (statuses: HostContainerStatus[]) => boolean | Promise<boolean>): Promise<{ statuses: HostContainerStatus[]; lines: string[]; stateDir: string; containerDir: string; stop(): Promise<void> }> {
   const stateDir = join(workDir, 'run', options.name);
   const containerDir = join(workDir, 'local', options.name);
   const statuses: HostContainerStatus[] = [];
+  /** What host-ctr logs: its own lines and the container's output. */
+  const lines: string[] = [];
   const controller = new AbortController();
   const running = runHostContainer({
     client: containerd.client,
@@ -98,6 +118,7 @@ async function runUntil(options: { name: string; source: string; superpowered?: 
     stateDir,
     backoffMs: { first: 200, max: 1600 },
     signal: controller.signal,
+    log: (line) => lines.push(line),
     onStatus: (status) => statuses.push(status),
   });
   const stop = async (): Promise<void> => {
@@ -110,7 +131,7 @@ async function runUntil(options: { name: string; source: string; superpowered?: 
       throw new Error(`gave up waiting; statuses: ${JSON.stringify(statuses.map((status) => `${status.state}: ${status.message}`))}`);
     }
   }
-  return { statuses, stateDir, containerDir, stop };
+  return { statuses, lines, stateDir, containerDir, stop };
 }
 
 const runningCount = (statuses: HostContainerStatus[]): number => statuses.filter((status) => status.state === 'running').length;
@@ -152,15 +173,19 @@ containerTest('runs the control container and restarts it after its task is kill
   t.regex(inside, /control-start/, 'PID 1 of its own PID namespace is the image entrypoint');
   t.notRegex(inside, /rootfs/, 'no host root without superpowers');
 
+  // No API socket in the test's host root: control-start says so on stderr, once per start.
+  const noApi = 'control (stderr): brl control container: no answer from the host API on /run/api.sock (yet)';
+  const said = (): number => run.lines.filter((line) => line === noApi).length;
+  for (const deadline = Date.now() + 30_000; said() < 1 && Date.now() < deadline; ) await sleep(100);
   containerd.ctr('task', 'kill', '-s', 'KILL', 'control');
-  for (const deadline = Date.now() + 30_000; runningCount(run.statuses) < 2 && Date.now() < deadline; ) await sleep(100);
+  for (const deadline = Date.now() + 30_000; (runningCount(run.statuses) < 2 || said() < 2) && Date.now() < deadline; ) await sleep(100);
   await run.stop();
   const states = run.statuses.map((status) => status.state);
   t.is(runningCount(run.statuses), 2, `restarted once: ${states.join(' → ')}`);
   const exited = run.statuses.find((status) => status.state === 'exited');
   t.is(exited?.message, 'exit status 137', 'SIGKILL seen as the exit status');
   t.is(states.at(-1), 'stopped');
-  t.regex(await readFile(join(run.stateDir, 'control.log'), 'utf8'), /brl control container: /, 'the task output is kept');
+  t.is(said(), 2, `the task's output, from both starts, in host-ctr's log: ${run.lines.join('\n')}`);
   t.is(containerd.ctr('containers', 'ls', '-q').trim(), '', 'nothing left in containerd');
   t.is(JSON.parse(await readFile(join(run.stateDir, 'control.status.json'), 'utf8')).state, 'stopped');
 });
@@ -179,6 +204,143 @@ containerTest('a superpowered container shares the host PID namespace and sees t
   } finally {
     await run.stop();
   }
+});
+
+containerTest('host-ctr passes the container\'s stdout and stderr to its own stderr a line at a time, prefixed; a line over the limit is cut; the next start\'s output comes too; no file grows in the state directory', async (t) => {
+  const script = [
+    // Counts the starts in the container's own directory, which outlives the task.
+    'n=$(cat /.bottlerocket/host-containers/current/starts 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /.bottlerocket/host-containers/current/starts',
+    'echo "start $n on stdout"',
+    'echo "start $n on stderr" >&2',
+    `head -c ${MAX_LINE_BYTES + 5000} /dev/zero | tr "\\0" x; echo END`,
+    'echo "after the long line, start $n"',
+    'exit 3',
+  ].join('\n');
+  const source = await controlWithEntrypoint('talker', ['/bin/sh', '-c', script]);
+  const root = join(workDir, 'talker-root');
+  const stateDir = join(workDir, 'run', 'talker');
+  await mkdir(root, { recursive: true });
+  let stderr = '';
+  const controller = new AbortController();
+  const exit = hostCtrMain([
+    'run', '--container-id=talker', `--source=${source}`, `--containerd-socket=${containerd.socket}`,
+    `--registry-config=${join(workDir, 'no-host-ctr.toml')}`, `--root=${root}`, `--state-dir=${stateDir}`,
+  ], { stderr: (text) => void (stderr += text), signal: controller.signal });
+  try {
+    for (const deadline = Date.now() + 60_000; !stderr.includes('talker: after the long line, start 2\n') && Date.now() < deadline; ) await sleep(100);
+  } finally {
+    controller.abort();
+  }
+  t.is(await exit, 0);
+
+  const lines = stderr.split('\n');
+  const cut = `talker: ${'x'.repeat(MAX_LINE_BYTES)}${cutMarker(MAX_LINE_BYTES)}`;
+  for (const n of [1, 2]) {
+    t.true(lines.includes(`talker: start ${n} on stdout`), `start ${n}'s stdout in host-ctr's stderr:\n${stderr.slice(0, 3000)}`);
+    t.true(lines.includes(`talker (stderr): start ${n} on stderr`), `start ${n}'s stderr, marked as such`);
+    t.true(lines.includes(`talker: after the long line, start ${n}`), `the line after the cut one, start ${n}`);
+  }
+  t.is(lines.filter((line) => line === cut).length, 2, 'the long line cut at the limit, with the marker, once per start');
+  t.false(stderr.includes('END'), 'the rest of the cut line dropped');
+  t.true(lines.indexOf('talker: after the long line, start 1') < lines.indexOf('host container talker: exited: exit status 3'), 'the last output comes before the exit status');
+  t.true(lines.some((line) => /^host container talker: running: pid \d+$/.test(line)), 'host-ctr\'s own lines stay as they were');
+  t.deepEqual((await readdir(stateDir)).sort(), ['talker.status.json', 'talker.stderr', 'talker.stdout'], 'no log file');
+  for (const name of ['talker.stdout', 'talker.stderr']) t.true((await stat(join(stateDir, name))).isFIFO(), `${name} is a FIFO`);
+});
+
+/** The host-ctr program itself running NAME from SOURCE, its stderr a pipe to the test; killed at the test's end if still there. */
+function spawnHostCtr(t: { teardown(fn: () => Promise<void>): void }, name: string, source: string, root: string, collect = true): { child: ReturnType<typeof spawn>; output: Readable; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [
+    join(repoDir, 'src/bin/host-ctr.ts'), 'run', `--container-id=${name}`, `--source=${source}`, `--containerd-socket=${containerd.socket}`,
+    `--registry-config=${join(workDir, 'no-host-ctr.toml')}`, `--root=${root}`, `--state-dir=${join(workDir, 'run', name)}`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const output = child.stderr as Readable;
+  let text = '';
+  if (collect) {
+    output.on('data', (chunk: Buffer) => {
+      if (text.length < 1_000_000) text += chunk.toString('utf8');
+    });
+  }
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    // One that buffered without bound may be too far gone to stop by itself.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  return { child, output, stderr: () => text, exited };
+}
+
+containerTest('a host-ctr that is killed leaves the task running; the next one takes it over, as upstream\'s does, and passes on what it wrote in between', async (t) => {
+  const source = await controlWithEntrypoint('ticker', ['/bin/sh', '-c', 'trap "exit 0" TERM; i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.1; done']);
+  const root = join(workDir, 'ticker-root');
+  await mkdir(root, { recursive: true });
+  const ticks = (text: string): number[] => [...text.matchAll(/^ticker: tick (\d+)$/gm)].map((match) => Number(match[1]));
+  const first = spawnHostCtr(t, 'ticker', source, root);
+  for (const deadline = Date.now() + 60_000; ticks(first.stderr()).length < 5 && Date.now() < deadline; ) await sleep(100);
+  const pid = /host container ticker: running: pid (\d+)/.exec(first.stderr())?.[1];
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const seen = ticks(first.stderr());
+  // Meanwhile the container goes on writing into the pipes.
+  await sleep(1500);
+  t.regex(containerd.ctr('task', 'ls'), new RegExp(`^ticker\\s+${pid}\\s+RUNNING`, 'm'), 'the task outlives the host-ctr that was killed');
+
+  const second = spawnHostCtr(t, 'ticker', source, root);
+  for (const deadline = Date.now() + 60_000; ticks(second.stderr()).length < 20 && Date.now() < deadline; ) await sleep(100);
+  second.child.kill('SIGTERM');
+  t.is(await second.exited, 0);
+  t.regex(second.stderr(), new RegExp(`^host container ticker: running: pid ${pid}, left running by an earlier host-ctr and taken over$`, 'm'));
+  const after = ticks(second.stderr());
+  t.true(after.length >= 20, second.stderr().slice(0, 2000));
+  t.is(after[0], (seen.at(-1) as number) + 1, `the second host-ctr goes on where the first stopped (first saw up to ${seen.at(-1)}), with what was written in between`);
+  t.deepEqual(after, after.map((_, index) => (after[0] as number) + index), 'nothing lost or repeated');
+  t.regex(second.stderr(), /host container ticker: stopped: stopped/);
+  t.is(containerd.ctr('containers', 'ls', '-q').trim(), '', 'stopping removed it');
+});
+
+/** Resident memory of a process, in MiB. */
+async function rssMiB(pid: number): Promise<number> {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1]) / 1024;
+}
+
+containerTest('a container that writes faster than host-ctr\'s stderr is read is held back: host-ctr\'s memory stays flat, and the output resumes when the reader does', async (t) => {
+  // Lines of 1000 bytes, as fast as the container can write them.
+  const source = await controlWithEntrypoint('spewer', ['/bin/sh', '-c', 'yes "$(head -c 1000 /dev/zero | tr "\\0" y)"']);
+  const root = join(workDir, 'spewer-root');
+  await mkdir(root, { recursive: true });
+  // The program itself, its stderr a pipe this test stops reading, as a journal that falls behind.
+  const { child, output, exited } = spawnHostCtr(t, 'spewer', source, root, false);
+  let received = 0;
+  let head = '';
+  const count = (chunk: Buffer): void => {
+    received += chunk.length;
+    if (head.length < 4096) head += chunk.toString('utf8');
+  };
+  output.on('data', count);
+  for (const deadline = Date.now() + 60_000; received < 10_000_000 && Date.now() < deadline; ) await sleep(100);
+  t.true(received >= 10_000_000, `10 MB of output came through: ${head.slice(0, 1000)}`);
+  t.regex(head, new RegExp(`^spewer: ${'y'.repeat(1000)}$`, 'm'));
+
+  output.off('data', count);
+  output.pause();
+  await sleep(2000);
+  const before = await rssMiB(child.pid as number);
+  await sleep(4000);
+  const after = await rssMiB(child.pid as number);
+  t.log(`RSS ${before.toFixed(1)} → ${after.toFixed(1)} MiB, ${(received / 1e6).toFixed(0)} MB before the pause`);
+  if (!t.true(after - before < 16, `host-ctr's memory while nobody reads its stderr: ${before.toFixed(1)} → ${after.toFixed(1)} MiB`)) return;
+
+  const resumedFrom = received;
+  output.on('data', count);
+  output.resume();
+  for (const deadline = Date.now() + 30_000; received < resumedFrom + 10_000_000 && Date.now() < deadline; ) await sleep(100);
+  t.true(received >= resumedFrom + 10_000_000, 'the output flows again');
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
 });
 
 containerTest('a registry that is down, a malformed source and a digest mismatch end in failed statuses with the reason, retried with growing delays, no image recorded', async (t) => {

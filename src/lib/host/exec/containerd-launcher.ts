@@ -1,16 +1,14 @@
 // The `/exec` launcher for host containers: the command runs as an extra process in the container's
 // task on host-containerd (Tasks.Exec, as `ctr task exec` does upstream), its stdio through FIFOs
 // that containerd's shim opens.
-import { execFile } from 'node:child_process';
-import { constants, open } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { randomAlnum } from '../datastore/layout.ts';
+import { makeFifos, openFifo } from '../fifo.ts';
 import { HOST_CONTAINERD_SOCKET } from '../paths.ts';
 import { ContainerdClient, GrpcStatus, isGrpcStatus, type AnyMessage } from '../../containerd/client.ts';
 import { ExecTargetError, type ExecLauncher, type ExecProcess } from './launcher.ts';
@@ -41,34 +39,6 @@ export function execProcessSpec(containerSpec: { process?: OciProcess }, request
   delete spec.consoleSize;
   if (request.tty) spec.consoleSize = { height: request.tty.size.rows, width: request.tty.size.cols };
   return spec;
-}
-
-/**
- * Owner-only FIFOs. Node has no mkfifo(3), and the host image has no coreutils: systemd-tmpfiles
- * (systemd's, on every host) makes them from `p` lines.
- */
-async function makeFifos(paths: string[]): Promise<void> {
-  const lines = paths.map((path) => `p "${path.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}" 0600 - - -\n`).join('');
-  await new Promise<void>((resolve, reject) => {
-    const child = execFile('systemd-tmpfiles', ['--create', '-'], (error, _stdout, stderr) => {
-      if (error === null) resolve();
-      else reject(new Error(`systemd-tmpfiles could not make the FIFOs: ${stderr.trim() || error.message}`));
-    });
-    child.stdin?.end(lines);
-  });
-}
-
-/**
- * A FIFO end as a libuv pipe: epoll-driven, so a FIFO nobody has opened yet or that stays silent
- * never holds one of the thread pool's four threads (fs streams would).
- */
-async function openFifo(path: string, direction: 'read' | 'write'): Promise<Socket> {
-  // The write end opens read-write: a write-only open fails while no reader is there, and the
-  // shim opens its reader only when it sets the process up.
-  const flags = (direction === 'read' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
-  // A plain descriptor, not a FileHandle: the socket owns and closes it.
-  const fd = await promisify(open)(path, flags);
-  return new Socket({ fd, readable: direction === 'read', writable: direction === 'write' });
 }
 
 /** stdout and stderr as one stream that ends when both have. */

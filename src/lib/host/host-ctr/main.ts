@@ -13,11 +13,17 @@ const USAGE = `Usage: host-ctr run --container-id=NAME --source=REFERENCE [--sup
   --containerd-socket PATH   host-containerd's socket (default ${HOST_CONTAINERD_SOCKET})
   --registry-config PATH     registry mirrors and credentials (default ${hostCtrToml}; none when absent)
   --root DIR                 the host root a superpowered container sees (default /)
-  --state-dir DIR            status file and container output (default /run/host-ctr)
+  --state-dir DIR            status file and the container's output FIFOs (default /run/host-ctr)
+
+The container's stdout and stderr come out on host-ctr's stderr, a line at a time, as
+"NAME: LINE" and "NAME (stderr): LINE"; host-ctr's own lines start "host container NAME:".
 `;
 
 export interface HostCtrIo {
-  stderr(text: string): void;
+  /** False when the text waits in memory behind what the reader (the journal) has not taken yet. */
+  stderr(text: string): boolean | void;
+  /** Settles once stderr has written out what was waiting; the container's output is read no faster. */
+  drained?(): Promise<void>;
   /** Aborted on SIGTERM/SIGINT. */
   signal: AbortSignal;
 }
@@ -53,7 +59,9 @@ export async function hostCtrMain(argv: readonly string[], io: HostCtrIo): Promi
   if (name === undefined || !/^[A-Za-z0-9-]{1,76}$/.test(name)) return usage('--container-id must be 1-76 ASCII letters, digits or -');
   if (values.superpowered !== 'true' && values.superpowered !== 'false') return usage('--superpowered must be true or false');
   const client = new ContainerdClient(values['containerd-socket']);
-  const log = (line: string): void => io.stderr(`${line}\n`);
+  const log = (line: string): void => {
+    io.stderr(`${line}\n`);
+  };
   try {
     if (command === 'clean-up') {
       await cleanUpContainer(client, name);
@@ -70,6 +78,7 @@ export async function hostCtrMain(argv: readonly string[], io: HostCtrIo): Promi
       stateDir: values['state-dir'],
       signal: io.signal,
       log,
+      output: (line) => (io.stderr(`${line}\n`) === false ? io.drained?.() : undefined),
     });
     return 0;
   } catch (error) {

@@ -1,14 +1,18 @@
 // host-ctr's supervisor of one host container: pull the image, create the container and its task
 // on host-containerd, and keep it running — restart after an exit or a failure with a growing
 // delay (reset after a run that lasted), never a tight loop — until stopped. Each state change is
-// written to a status file (and the journal) that says what failed, in words.
+// written to a status file (and the journal) that says what failed, in words; the task's stdout
+// and stderr come through FIFOs to host-ctr's own stderr, a line at a time.
 import { mkdir } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJsonAtomic } from '../../core/fs.ts';
 import { GrpcStatus, isGrpcStatus, type ContainerdClient, type Mount } from '../../containerd/client.ts';
 import { pullImage, snapshotter } from '../../containerd/pull.ts';
 import type { RegistryHosts } from '../../containerd/registry-hosts.ts';
+import { makeFifos, openFifo } from '../fifo.ts';
+import { forwardLines, type LineSink } from './output.ts';
 import { hostContainerSpec, type HostPaths } from './runtime-spec.ts';
 
 export type HostContainerState = 'pulling' | 'starting' | 'running' | 'exited' | 'failed' | 'stopped';
@@ -35,7 +39,7 @@ export interface RunOptions {
   host: HostPaths;
   /** Mirrors and credentials for the pull (host-ctr.toml); none: the registry itself, anonymously. */
   registryHosts?: RegistryHosts;
-  /** Status file and task output (`<name>.status.json`, `<name>.log`) go here. */
+  /** The status file (`<name>.status.json`) and the task's FIFOs (`<name>.stdout`, `<name>.stderr`) go here. */
   stateDir: string;
   /** First and longest wait before a retry, in ms (doubling in between). */
   backoffMs?: { first: number; max: number };
@@ -43,11 +47,19 @@ export interface RunOptions {
   healthyAfterMs?: number;
   signal: AbortSignal;
   log?: (line: string) => void;
+  /**
+   * The task's output, a line at a time: `<name>: <line>` from stdout, `<name> (stderr): <line>`
+   * from stderr. A promise returned holds reading until it settles (the container blocks once the
+   * pipes are full rather than host-ctr's memory growing). Default: `log`.
+   */
+  output?: LineSink;
   onStatus?: (status: HostContainerStatus) => void;
 }
 
 const specType = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 const runtimeName = 'io.containerd.runc.v2';
+/** How long the output may take to end after the task was deleted (the shim has closed its ends by then). */
+const OUTPUT_DRAIN_MS = 5_000;
 
 function ignoreNotFound(error: unknown): void {
   if (!isGrpcStatus(error, GrpcStatus.NOT_FOUND)) throw error;
@@ -75,6 +87,16 @@ export async function cleanUpContainer(client: ContainerdClient, name: string): 
   await removeTask(client, name);
   await client.call('containers', 'Delete', { id: name }).catch(ignoreNotFound);
   await client.call('snapshots', 'Remove', { snapshotter, key: name }).catch(ignoreNotFound);
+}
+
+/** Waits for `promise`, or `ms` at most (no timer left behind to hold the process). */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function describe(error: unknown): string {
@@ -117,6 +139,23 @@ async function containerRoot(client: ContainerdClient, name: string, imageName: 
   return prepared.mounts;
 }
 
+/**
+ * The task a host-ctr that died (rather than being stopped, which stops the task) left running,
+ * when its container has this image and spec and the task writes to these FIFOs: it is taken over,
+ * as upstream's host-ctr attaches to a running task, rather than killed and started again.
+ */
+async function leftRunning(client: ContainerdClient, name: string, imageName: string, spec: Buffer, fifos: { stdout: string; stderr: string }): Promise<{ pid: number } | undefined> {
+  const notFound = (error: unknown): undefined => {
+    ignoreNotFound(error);
+    return undefined;
+  };
+  const existing = await client.call<{ container: { image: string; spec: { value: Buffer } | null } }>('containers', 'Get', { id: name }).catch(notFound);
+  if (existing?.container.image !== imageName || existing.container.spec?.value.equals(spec) !== true) return undefined;
+  const task = await client.call<{ process: { pid: number; status: string; stdout: string; stderr: string } }>('tasks', 'Get', { container_id: name }).catch(notFound);
+  if (task?.process.status !== 'RUNNING' || task.process.stdout !== fifos.stdout || task.process.stderr !== fifos.stderr) return undefined;
+  return { pid: task.process.pid };
+}
+
 export async function runHostContainer(options: RunOptions): Promise<void> {
   const { client, name, source, signal } = options;
   const log = options.log ?? (() => {});
@@ -125,6 +164,9 @@ export async function runHostContainer(options: RunOptions): Promise<void> {
   await mkdir(options.stateDir, { recursive: true });
   await mkdir(options.host.containerDir, { recursive: true, mode: 0o700 });
   const statusFile = join(options.stateDir, `${name}.status.json`);
+  // Plain paths, which containerd's shim opens as FIFOs; kept from one start to the next.
+  const fifos = { stdout: join(options.stateDir, `${name}.stdout`), stderr: join(options.stateDir, `${name}.stderr`) };
+  const output = options.output ?? log;
   let starts = 0;
   const report = async (state: HostContainerState, message: string, extra: Partial<HostContainerStatus> = {}): Promise<void> => {
     const status: HostContainerStatus = { name, source, state, message, starts, ...extra, at: new Date().toISOString() };
@@ -135,22 +177,32 @@ export async function runHostContainer(options: RunOptions): Promise<void> {
 
   let delay = backoff.first;
   while (!signal.aborted) {
+    let readers: Socket[] = [];
+    let forwarded: Promise<unknown> = Promise.resolve();
     try {
       await report('pulling', `pulling ${source}`);
       const image = await pullImage(client, source, { log, ...(options.registryHosts === undefined ? {} : { registryHosts: options.registryHosts }) });
       await report('starting', `image ${image.manifestDigest}`);
       const spec = Buffer.from(JSON.stringify(hostContainerSpec({ name, superpowered: options.superpowered, image: image.config, host: options.host })));
-      const mounts = await containerRoot(client, name, image.name, image.chainId, spec, starts === 0);
-      const output = `file://${join(options.stateDir, `${name}.log`)}`;
-      const created = await client.call<{ pid: number }>('tasks', 'Create', { container_id: name, rootfs: mounts, stdout: output, stderr: output });
+      const takenOver = starts === 0 ? await leftRunning(client, name, image.name, spec, fifos) : undefined;
+      const mounts = takenOver === undefined ? await containerRoot(client, name, image.name, image.chainId, spec, starts === 0) : [];
+      // Read ends open before the task is created (after containerRoot removed any older task,
+      // whose shim's ends would have ended them): nothing the task writes is missed, and they end
+      // when the shim closes its ends at the task's Delete. A task taken over has its output of
+      // the meantime waiting in the pipes.
+      await makeFifos([fifos.stdout, fifos.stderr]);
+      readers = [await openFifo(fifos.stdout, 'read'), await openFifo(fifos.stderr, 'read')];
+      forwarded = Promise.all([forwardLines(readers[0] as Socket, `${name}: `, output), forwardLines(readers[1] as Socket, `${name} (stderr): `, output)]);
+      forwarded.catch(() => {});
+      const pid = takenOver?.pid ?? (await client.call<{ pid: number }>('tasks', 'Create', { container_id: name, rootfs: mounts, stdout: fifos.stdout, stderr: fifos.stderr })).pid;
       // Waiting before starting: an exit right after the start cannot be missed.
       const exited = client.call<{ exit_status: number }>('tasks', 'Wait', { container_id: name });
       // Handled here too: when Start fails, the wait ends in an error nobody awaits.
       exited.catch(() => {});
-      await client.call('tasks', 'Start', { container_id: name });
+      if (takenOver === undefined) await client.call('tasks', 'Start', { container_id: name });
       starts++;
       const startedAt = Date.now();
-      await report('running', `pid ${created.pid}`, { pid: created.pid });
+      await report('running', takenOver === undefined ? `pid ${pid}` : `pid ${pid}, left running by an earlier host-ctr and taken over`, { pid });
       // SIGTERM, and SIGKILL to everything in it if the container is still there 10 s later.
       let killTimer: NodeJS.Timeout | undefined;
       const stop = (): void => {
@@ -167,12 +219,17 @@ export async function runHostContainer(options: RunOptions): Promise<void> {
         clearTimeout(killTimer);
       }
       await client.call('tasks', 'Delete', { container_id: name }).catch(ignoreNotFound);
+      // The last lines before the exit status.
+      await within(forwarded, OUTPUT_DRAIN_MS);
       if (signal.aborted) break;
       if (Date.now() - startedAt >= healthyAfterMs) delay = backoff.first;
       await report('exited', `exit status ${result.exit_status}`, { retryInSeconds: delay / 1000 });
     } catch (error) {
       if (signal.aborted) break;
       await report('failed', describe(error), { retryInSeconds: delay / 1000 });
+    } finally {
+      // A FIFO whose writer never came (the task was not created) would never end by itself.
+      for (const reader of readers) reader.destroy();
     }
     await sleep(delay, undefined, { signal }).catch(() => {});
     delay = Math.min(delay * 2, backoff.max);
