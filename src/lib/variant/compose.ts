@@ -114,8 +114,11 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     }),
     warn: work.warn,
   });
+  // The kernel's config, read once: SELinux's and bootconfig's checks both depend on it.
+  const kernelConfigPath = join(bootTree, 'config');
+  const kernelConfig = existsSync(kernelConfigPath) ? await readFile(kernelConfigPath, 'utf8') : undefined;
   const selinux = await checkSelinuxBoot({
-    rootTree, kernelConfigPath: join(bootTree, 'config'), kernelParameters: kernelParametersFor(work.definition, work.arch), variantManifest: work.definition.manifestPath,
+    rootTree, kernelConfig, kernelParameters: kernelParametersFor(work.definition, work.arch), variantManifest: work.definition.manifestPath,
   });
   const bootloader = await takeBootloaderFiles(bootTree, efiTree, join(work.tempDir, 'bootloader'));
   if (keys !== undefined) {
@@ -132,7 +135,7 @@ export async function stageTrees(work: Work): Promise<Partial<Composition>> {
     await writeFile(join(bootTree, 'initrd.img'), initramfs.archive, { mode: 0o600 });
     if (keys !== undefined) await writeGrubSignature(join(bootTree, 'initrd.img'), keys, epoch, 0o600);
   }
-  const initrd: InitrdParts = { initramfs: initramfs !== undefined, bootconfig: await kernelHasBootconfig(join(bootTree, 'config')) };
+  const initrd: InitrdParts = { initramfs: initramfs !== undefined, bootconfig: kernelHasBootconfig(kernelConfig) };
   if (keys !== undefined && initrd.bootconfig) {
     throw new BrlError('uefi-secure-boot: the kernel is built with CONFIG_BOOT_CONFIG, so GRUB would load PRIVATE\'s bootconfig.data, which no build can sign', {
       hint: 'use a kernel without CONFIG_BOOT_CONFIG for Secure Boot variants (Debian\'s cloud kernel has none), or turn uefi-secure-boot off',

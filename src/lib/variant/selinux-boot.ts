@@ -58,13 +58,14 @@ async function rootPolicy(rootTree: string): Promise<string | undefined> {
  */
 export async function checkSelinuxBoot(options: {
   rootTree: string;
-  kernelConfigPath: string;
+  /** The text of the kernel's /boot/config; undefined when the kernel has none. */
+  kernelConfig: string | undefined;
   kernelParameters: readonly string[];
   variantManifest: string;
 }): Promise<SelinuxSummary> {
   const policy = await rootPolicy(options.rootTree);
-  if (!existsSync(options.kernelConfigPath)) return { lsm: undefined, policy, enforcing: false };
-  const lsm = majorLsm(await readFile(options.kernelConfigPath, 'utf8'), options.kernelParameters);
+  if (options.kernelConfig === undefined) return { lsm: undefined, policy, enforcing: false };
+  const lsm = majorLsm(options.kernelConfig, options.kernelParameters);
   if (lsm === 'selinux' && policy === undefined) {
     throw new BrlError(`${options.variantManifest}: the kernel starts SELinux, enforcing, but no package installs /etc/selinux/config and a policy: systemd would stop the boot ("Failed to load SELinux policy")`, {
       hint: 'add "selinux-policy" to included-packages, or take the security=/lsm= parameter that starts SELinux out of kernel-parameters',

@@ -27,7 +27,7 @@ test('the major LSM: CONFIG_LSM order unless security= or lsm= say otherwise, an
   t.is(majorLsm('CONFIG_SECURITY_SELINUX=y\nCONFIG_LSM="lockdown,yama,selinux,bpf"', []), 'selinux', 'an upstream-style kernel needs no parameter');
 });
 
-function tree(withPolicy: 'none' | 'complete' | 'config-only'): { rootTree: string; kernelConfigPath: string } {
+function tree(withPolicy: 'none' | 'complete' | 'config-only'): { rootTree: string; kernelConfig: string } {
   const dir = mkdtempSync(join(tmpdir(), 'brl-selinux-boot-'));
   const rootTree = join(dir, 'root');
   mkdirSync(join(rootTree, 'etc'), { recursive: true });
@@ -36,9 +36,7 @@ function tree(withPolicy: 'none' | 'complete' | 'config-only'): { rootTree: stri
     writeFileSync(join(rootTree, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=fortified\n');
     if (withPolicy === 'complete') writeFileSync(join(rootTree, 'etc/selinux/fortified/policy/policy.33'), 'policy');
   }
-  const kernelConfigPath = join(dir, 'config');
-  writeFileSync(kernelConfigPath, debianConfig);
-  return { rootTree, kernelConfigPath };
+  return { rootTree, kernelConfig: debianConfig };
 }
 
 test('an image with a policy and security=selinux enforces; without either, SELinux is off', async (t) => {
@@ -64,5 +62,5 @@ test('SELinux started without a policy (systemd would freeze) and a policy nothi
 
 test('a root without a kernel config (the minimal test kernels) is not judged', async (t) => {
   const { rootTree } = tree('complete');
-  t.deepEqual(await checkSelinuxBoot({ rootTree, kernelConfigPath: join(rootTree, 'no-config'), kernelParameters: [], variantManifest: 'v.toml' }), { lsm: undefined, policy: 'fortified', enforcing: false });
+  t.deepEqual(await checkSelinuxBoot({ rootTree, kernelConfig: undefined, kernelParameters: [], variantManifest: 'v.toml' }), { lsm: undefined, policy: 'fortified', enforcing: false });
 });
