@@ -276,7 +276,7 @@ test.serial('a lone commit is flushed at once, with no timer between it and its 
   t.is(store.stats.logWrites, 1);
 });
 
-test('concurrent commits share log records and fdatasyncs: 32 commits, 2 flushes', async (t) => {
+test('commits of transactions changed together share one log record and one fdatasync: 32 commits, 1 flush', async (t) => {
   const base = await tempBase(t);
   await createVersionTree(base, '1.0.0');
   const store = await logOnlyStore(base);
@@ -285,12 +285,74 @@ test('concurrent commits share log records and fdatasyncs: 32 commits, 2 flushes
   }
   const before = store.stats.fsyncs;
   await Promise.all(Array.from({ length: 32 }, (_, index) => store.commit(`tx${index}`)));
-  // The first commit starts a flush at once; the other 31 arrive during it and share the next one.
+  // The first commit's batch waits for the 31 siblings changed with it, whose commits follow at once.
   t.is(store.stats.commits, 32);
-  t.is(store.stats.logWrites, 2);
-  t.is(store.stats.fsyncs - before, 2);
+  t.is(store.stats.logWrites, 1);
+  t.is(store.stats.fsyncs - before, 1);
   const reopened = await Datastore.open(base);
   t.is(Object.keys((reopened.document(['settings', 'kernel', 'sysctl']))).length, 32);
+});
+
+test('commits that arrive while a flush runs share the next one', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  // Every flush counts as slow, so each after the first runs on the thread pool and later commits queue behind it.
+  const store = await Datastore.open(base, { idleCheckpointMs: 3_600_000, flushOnLoopBelowMs: 0 });
+  await commitSettings(store, 'first', { motd: 'first' });
+  const before = store.stats.logWrites;
+  await store.writePending('lead', flatten({ motd: 'lead' }, ['settings']));
+  const lead = store.commit('lead');
+  for (let index = 0; index < 8; index += 1) await store.writePending(`tx${index}`, flatten({ ntp: { 'time-servers': [`${index}.example`] } }, ['settings']));
+  await Promise.all([lead, ...Array.from({ length: 8 }, (_, index) => store.commit(`tx${index}`))]);
+  t.is(store.stats.logWrites - before, 2, 'the lead\'s record, then one for the eight that came during its flush');
+  t.deepEqual(store.document(['settings', 'ntp']), { 'time-servers': ['7.example'] });
+});
+
+test.serial('a batch waits for a sibling changed with it only briefly when that sibling is never committed', async (t) => {
+  const base = await tempBase(t);
+  await createVersionTree(base, '1.0.0');
+  const store = await logOnlyStore(base);
+  await store.writePending('abandoned', flatten({ motd: 'never committed' }, ['settings']));
+  await store.writePending('a', flatten({ updates: { seed: 5 } }, ['settings']));
+  const started = performance.now();
+  await store.commit('a');
+  const waited = performance.now() - started;
+  t.true(waited < 200, `waited ${waited.toFixed(1)} ms for the open sibling`);
+  t.is(store.stats.logWrites, 1);
+  // Once older than the sibling window, the open transaction no longer holds back anyone.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await store.writePending('b', flatten({ updates: { seed: 6 } }, ['settings']));
+  const realSetTimeout = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    timers += 1;
+    return realSetTimeout(...args);
+  }) as typeof setTimeout;
+  try {
+    await store.commit('b');
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  t.is(timers, 0, 'no wait for the stale transaction');
+  t.is(store.document(['settings']).motd, undefined);
+});
+
+test.serial('a quick flush runs the next on the event loop; after a slow one the next goes to the thread pool', async (t) => {
+  const base = await tempBase(t);
+  const versionDir = await createVersionTree(base, '1.0.0');
+  const logPath = join(versionDir, COMMIT_LOG);
+  for (const [threshold, onLoop] of [[60_000, true], [0, false]] as const) {
+    const store = await Datastore.open(base, { idleCheckpointMs: 3_600_000, flushOnLoopBelowMs: threshold });
+    await commitSettings(store, 'first', { motd: `first ${threshold}` });
+    await store.writePending('second', flatten({ motd: `second ${threshold}` }, ['settings']));
+    const records = (await recordEnds(logPath)).length;
+    const committed = store.commit('second');
+    // On the loop the record is written and flushed before commit() returns; on the pool the fdatasync is still in flight.
+    t.is(process.getActiveResourcesInfo().includes('FSReqCallback'), !onLoop, `threshold ${threshold} ms`);
+    t.is((await recordEnds(logPath)).length, records + 1);
+    await committed;
+    await store.settle();
+  }
 });
 
 test('a torn last record was never acknowledged: it is dropped and the records before it kept', async (t) => {

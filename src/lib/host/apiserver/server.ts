@@ -59,7 +59,6 @@ export class ApiServer {
   private readonly maxBodyBytes: number;
   private readonly log: (line: string) => void;
   private exec: ExecEndpoint | undefined;
-  private inFlight = 0;
 
   private constructor(
     socketPath: string,
@@ -120,7 +119,7 @@ export class ApiServer {
     const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     const server = createServer({ keepAlive: true });
     const api = new ApiServer(socketPath, context, server, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
-    server.on('request', (request, response) => void api.handle(request, response));
+    server.on('request', (request, response) => api.handle(request, response));
     api.exec = attachExec(server, options.execLauncher ?? NO_EXEC, { log });
     await makeParentDir(socketPath);
     await removeStaleSocket(socketPath);
@@ -141,20 +140,27 @@ export class ApiServer {
   /**
    * Stops taking requests and lets the ones in flight answer first (at most CLOSE_GRACE_MS): a
    * `POST /actions/reboot` is answered after systemd has started the shutdown that stops this
-   * server, and cutting its connection then left the client with half a response.
+   * server, and cutting its connection then left the client with half a response. A connection
+   * is closed once it is idle, that is once its response is written; nothing is counted per
+   * request.
    */
   async close(): Promise<void> {
     this.exec?.close();
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
+      let closed = false;
+      this.server.close(() => {
+        closed = true;
+        resolve();
+      });
       const deadline = Date.now() + CLOSE_GRACE_MS;
       const sweep = (): void => {
-        if (this.inFlight > 0 && Date.now() < deadline) {
-          setTimeout(sweep, 20).unref();
+        if (closed) return;
+        if (Date.now() >= deadline) {
+          this.server.closeAllConnections();
           return;
         }
-        this.server.closeAllConnections();
+        this.server.closeIdleConnections();
+        setTimeout(sweep, 20).unref();
       };
       sweep();
     });
@@ -164,38 +170,36 @@ export class ApiServer {
     await unlink(this.socketPath).catch(() => undefined);
   }
 
-  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    this.inFlight += 1;
-    response.once('close', () => (this.inFlight -= 1));
-    let reply: Reply;
-    let headers: Record<string, string> = {};
+  /** Answers at once when the route answered without waiting; a promise only where a route waits. */
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    let reply: Reply | Promise<Reply>;
     try {
-      reply = await this.dispatch(request);
+      reply = this.dispatch(request);
     } catch (error) {
-      if (error instanceof HttpError) {
-        reply = { status: error.status, text: error.message };
-        headers = { ...error.headers };
-      } else {
-        this.log(`${request.method} ${request.url}: ${(error as Error).stack ?? String(error)}`);
-        reply = { status: 500, text: (error as Error).message };
-      }
-      request.resume();
-    }
-    const body = reply.jsonText ?? (reply.json === undefined ? reply.text : JSON.stringify(reply.json));
-    if (body === undefined) {
-      response.writeHead(reply.status, headers);
-      response.end();
+      this.fail(request, response, error);
       return;
     }
-    const type = reply.json !== undefined || reply.jsonText !== undefined ? 'application/json' : (reply.contentType ?? 'text/plain; charset=utf-8');
-    // One header object handed to writeHead as it is (Node's fast path when no header was set before).
-    headers['content-type'] = type;
-    headers['content-length'] = String(Buffer.byteLength(body));
-    response.writeHead(reply.status, headers);
-    response.end(body);
+    if (reply instanceof Promise) {
+      reply.then(
+        (answer) => send(response, answer, {}),
+        (error: unknown) => this.fail(request, response, error),
+      );
+    } else {
+      send(response, reply, {});
+    }
   }
 
-  private async dispatch(request: IncomingMessage): Promise<Reply> {
+  private fail(request: IncomingMessage, response: ServerResponse, error: unknown): void {
+    request.resume();
+    if (error instanceof HttpError) {
+      send(response, { status: error.status, text: error.message }, { ...error.headers });
+      return;
+    }
+    this.log(`${request.method} ${request.url}: ${(error as Error).stack ?? String(error)}`);
+    send(response, { status: 500, text: (error as Error).message }, {});
+  }
+
+  private dispatch(request: IncomingMessage): Reply | Promise<Reply> {
     const { pathname, search, query } = parseTarget(request.url ?? '/');
     const methods = ROUTES[pathname];
     if (!methods) throw new HttpError(404, `Not found: ${pathname}`);
@@ -205,12 +209,16 @@ export class ApiServer {
         allow: Object.keys(methods).join(', '),
       });
     }
-    if (!route.cacheable) return route.handler(this.context, { query, body: () => readBody(request, this.maxBodyBytes) });
+    const input = { query, body: () => readBody(request, this.maxBodyBytes) };
+    if (!route.cacheable) return route.handler(this.context, input);
     const cacheKey = `${pathname}${search}`;
     const cached = this.cache.get(cacheKey);
     if (cached && cached.generation === this.store.generation) return { status: 200, jsonText: cached.body };
-    const generation = this.store.generation;
-    const reply = await route.handler(this.context, { query, body: () => readBody(request, this.maxBodyBytes) });
+    return this.cached(cacheKey, this.store.generation, route.handler(this.context, input));
+  }
+
+  private async cached(cacheKey: string, generation: number, pending: Reply | Promise<Reply>): Promise<Reply> {
+    const reply = await pending;
     if (reply.status === 200 && reply.json !== undefined && generation === this.store.generation) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       const body = JSON.stringify(reply.json);
@@ -219,6 +227,20 @@ export class ApiServer {
     }
     return reply;
   }
+}
+
+/** Writes a reply; `headers` is handed to writeHead as it is (Node's fast path when no header was set before). */
+function send(response: ServerResponse, reply: Reply, headers: Record<string, string>): void {
+  const body = reply.jsonText ?? (reply.json === undefined ? reply.text : JSON.stringify(reply.json));
+  if (body === undefined) {
+    response.writeHead(reply.status, headers);
+    response.end();
+    return;
+  }
+  headers['content-type'] = reply.json !== undefined || reply.jsonText !== undefined ? 'application/json' : (reply.contentType ?? 'text/plain; charset=utf-8');
+  headers['content-length'] = String(Buffer.byteLength(body));
+  response.writeHead(reply.status, headers);
+  response.end(body);
 }
 
 /**

@@ -5,6 +5,11 @@ export class ReadWriteLock {
   private writer = false;
   private readonly waiting: { write: boolean; grant: () => void }[] = [];
 
+  /** Nobody holds or waits for the lock: work done synchronously now cannot overlap a holder's. */
+  get free(): boolean {
+    return !this.writer && this.readers === 0 && this.waiting.length === 0;
+  }
+
   async read<T>(work: () => Promise<T>): Promise<T> {
     await this.acquire(false);
     try {

@@ -1,5 +1,5 @@
 // The filesystem datastore: Bottlerocket's on-disk layout, with atomic, durable, group commits through a log.
-import { fdatasync, writeSync } from 'node:fs';
+import { fdatasync, fdatasyncSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -27,6 +27,17 @@ const DEFAULT_CHECKPOINT_BYTES = 1024 * 1024;
 /** Zeros written past the checkpoint bound, so the batch that crosses it still overwrites allocated blocks. */
 const LOG_PREALLOC_SLACK_BYTES = 64 * 1024;
 const DEFAULT_IDLE_CHECKPOINT_MS = 1000;
+/** A transaction PATCHed this recently and not yet committed is a sibling that a batch waits for. */
+const SIBLING_WINDOW_MS = 2;
+/** The most a batch waits for its siblings' commits. */
+const SIBLING_WAIT_MS = 1;
+/**
+ * A log flush that took less than this runs the next one on the event loop: waking a thread-pool
+ * thread costs more than such a flush blocks (22 µs of the loop's time against 100–150 µs of
+ * flush, with twice the CPU, measured on a 2-vCPU VM). One that took longer sends the next ones to
+ * the thread pool until a flush is quick again, so a slow disk stalls the API for one flush at most.
+ */
+const FLUSH_ON_LOOP_BELOW_MS = 1;
 
 export class NothingToCommitError extends Error {
   override readonly name = 'NothingToCommitError';
@@ -59,6 +70,8 @@ interface StagedBatch {
   working: StagedView;
   accepted: { request: QueuedCommit; keys: string[] }[];
   record: LogRecord;
+  /** Consumed transactions that have a pending/<tx>/ tree to remove before the record is written. */
+  fromDisk: string[];
 }
 
 export interface DatastoreStats {
@@ -93,6 +106,8 @@ export interface DatastoreOptions {
   checkpointBytes?: number;
   /** … or after this long without a commit (default 1000 ms). */
   idleCheckpointMs?: number;
+  /** A log flush quicker than this runs the next one on the event loop (default FLUSH_ON_LOOP_BELOW_MS). */
+  flushOnLoopBelowMs?: number;
 }
 
 export class Datastore {
@@ -109,6 +124,10 @@ export class Datastore {
   /** Transactions in pending/ whose files could not be read, with the error naming the file. */
   private readonly unreadablePending = new Map<string, DatastoreIntegrityError>();
   private readonly queue: QueuedCommit[] = [];
+  /** Open transactions by the time of their last change (performance.now()), until committed or discarded. */
+  private readonly recentlyChanged = new Map<string, number>();
+  /** Ends the wait of a batch for its siblings, while one waits. */
+  private siblingsDone: (() => void) | undefined;
   private readonly cleanups = new Set<Promise<void>>();
   /** Keys the log changed since the last checkpoint (name → segments). */
   private dirty = new Map<string, string[]>();
@@ -118,6 +137,8 @@ export class Datastore {
   /** The log file is not `logPreallocBytes` of zeros past its records (a torn tail, an older brl's log): rewrite it at the next checkpoint. */
   private logNeedsReset = false;
   private seq = 0;
+  /** The last log flush was quick: flush the next one on the event loop. */
+  private flushOnLoop = true;
   private writing = false;
   private draining: Promise<void> = Promise.resolve();
   private checkpointWanted = false;
@@ -127,6 +148,7 @@ export class Datastore {
   private readonly checkpointBytes: number;
   private readonly logPreallocBytes: number;
   private readonly idleCheckpointMs: number;
+  private readonly flushOnLoopBelowMs: number;
 
   readonly versionDir: string;
   readonly version: string;
@@ -138,6 +160,7 @@ export class Datastore {
     this.checkpointBytes = options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
     this.logPreallocBytes = this.checkpointBytes + LOG_PREALLOC_SLACK_BYTES;
     this.idleCheckpointMs = options.idleCheckpointMs ?? DEFAULT_IDLE_CHECKPOINT_MS;
+    this.flushOnLoopBelowMs = options.flushOnLoopBelowMs ?? FLUSH_ON_LOOP_BELOW_MS;
   }
 
   /**
@@ -246,9 +269,22 @@ export class Datastore {
 
   /**
    * Adds changes to `tx`, creating it. A `null` value drops what the transaction holds at and
-   * below that key and leaves a tombstone, so the commit removes the committed ones.
+   * below that key and leaves a tombstone, so the commit removes the committed ones. Serialized
+   * with commits by the writer lock; a transaction held only in memory, with the lock free, is
+   * changed at once (every PATCH of the API), without waiting a turn for the lock.
    */
-  async writePending(tx: string, entries: readonly FlatEntry[]): Promise<void> {
+  writePending(tx: string, entries: readonly FlatEntry[]): Promise<void> | undefined {
+    if (this.lock.free && !this.pendingOnDisk.has(tx)) {
+      this.addPending(tx, entries);
+      return undefined;
+    }
+    return this.lock.write(async () => {
+      this.addPending(tx, entries);
+      if (this.pendingOnDisk.has(tx) && entries.length > 0) await writePendingFiles(this.pendingDir(tx), entries);
+    });
+  }
+
+  private addPending(tx: string, entries: readonly FlatEntry[]): void {
     this.throwIfUnreadable(tx);
     if (entries.length === 0) return;
     let pending = this.pending.get(tx);
@@ -257,7 +293,7 @@ export class Datastore {
       this.pending.set(tx, pending);
     }
     addToPending(pending, entries);
-    if (this.pendingOnDisk.has(tx)) await writePendingFiles(this.pendingDir(tx), entries);
+    this.recentlyChanged.set(tx, performance.now());
   }
 
   readPending(tx: string): PendingTx {
@@ -265,14 +301,18 @@ export class Datastore {
     return this.pending.get(tx) ?? emptyPending();
   }
 
-  /** Drops a transaction; returns the key names it held. */
-  async discardPending(tx: string): Promise<string[]> {
-    const pending = this.pending.get(tx);
-    this.pending.delete(tx);
-    if (this.pendingOnDisk.delete(tx) || this.unreadablePending.delete(tx)) {
-      await rm(this.pendingDir(tx), { recursive: true, force: true });
-    }
-    return pending === undefined ? [] : pendingKeyNames(pending);
+  /** Drops a transaction (under the writer lock); returns the key names it held. */
+  discardPending(tx: string): Promise<string[]> {
+    this.recentlyChanged.delete(tx);
+    this.releaseIfNoSiblings();
+    return this.lock.write(async () => {
+      const pending = this.pending.get(tx);
+      this.pending.delete(tx);
+      if (this.pendingOnDisk.delete(tx) || this.unreadablePending.delete(tx)) {
+        await rm(this.pendingDir(tx), { recursive: true, force: true });
+      }
+      return pending === undefined ? [] : pendingKeyNames(pending);
+    });
   }
 
   private throwIfUnreadable(tx: string): void {
@@ -308,13 +348,46 @@ export class Datastore {
   /**
    * Commits `tx` and resolves with the committed key names (removed keys included) once the
    * commit is on disk. Commits that arrive while the log is being flushed are validated in
-   * arrival order and written together behind that flush, as one log record with one fdatasync;
-   * a commit that arrives when nothing is being written starts at once.
+   * arrival order and written together behind that flush, as one log record with one fdatasync.
+   * A batch about to be written first waits for its siblings, transactions changed in the last
+   * SIBLING_WINDOW_MS and not yet committed, whose commits are on their way (at most
+   * SIBLING_WAIT_MS), as PostgreSQL's commit_delay waits only when commit_siblings are active:
+   * a lone commit is written at once.
    */
   commit(tx: string): Promise<string[]> {
-    return new Promise((resolve, reject) => {
+    this.recentlyChanged.delete(tx);
+    const done = new Promise<string[]>((resolve, reject) => {
       this.queue.push({ tx, resolve, reject });
-      this.kick();
+    });
+    this.kick();
+    this.releaseIfNoSiblings();
+    return done;
+  }
+
+  /** Whether a transaction changed in the last SIBLING_WINDOW_MS is still open; older ones are forgotten. */
+  private hasSiblings(): boolean {
+    if (this.recentlyChanged.size === 0) return false;
+    const since = performance.now() - SIBLING_WINDOW_MS;
+    for (const [tx, changed] of this.recentlyChanged) {
+      if (changed >= since) return true;
+      this.recentlyChanged.delete(tx);
+    }
+    return false;
+  }
+
+  private releaseIfNoSiblings(): void {
+    if (this.siblingsDone !== undefined && !this.hasSiblings()) this.siblingsDone();
+  }
+
+  /** Resolves once no sibling is open, or after SIBLING_WAIT_MS. */
+  private waitForSiblings(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.siblingsDone?.(), SIBLING_WAIT_MS);
+      this.siblingsDone = () => {
+        clearTimeout(timer);
+        this.siblingsDone = undefined;
+        resolve();
+      };
     });
   }
 
@@ -343,6 +416,7 @@ export class Datastore {
     try {
       for (;;) {
         if (this.queue.length > 0) {
+          if (!this.checkpointWanted && this.hasSiblings()) await this.waitForSiblings();
           await this.commitBatch(this.queue.splice(0));
         } else if (this.failure === undefined && (this.checkpointWanted || this.logBytes >= this.checkpointBytes)) {
           this.checkpointWanted = false;
@@ -387,7 +461,9 @@ export class Datastore {
     }
     let staged: StagedBatch | undefined;
     try {
-      staged = await this.lock.write(() => this.stageBatch(batch));
+      // Staging is synchronous: it waits only while a PATCH or discard holds the lock across file writes.
+      staged = this.lock.free ? this.stageBatch(batch) : await this.lock.write(async () => this.stageBatch(batch));
+      if (staged !== undefined && staged.fromDisk.length > 0) await this.lock.write(() => this.dropPendingFiles(staged!.fromDisk));
     } catch (error) {
       for (const request of batch) request.reject(error);
       return;
@@ -411,12 +487,13 @@ export class Datastore {
   }
 
   /**
-   * Under the writer lock: validates each transaction over the result of the ones before it and
-   * takes the accepted ones out of the pending transactions. Those that came from pending/ on disk
-   * are renamed away durably first, so a restart cannot commit them twice (a crash before the log
-   * record is on disk loses them, but none of them was acknowledged).
+   * With the writer lock free: validates each transaction over the result of the ones before it
+   * and takes the accepted ones out of the pending transactions. Those that came from pending/ on
+   * disk are named in `fromDisk`, to be renamed away durably before the log record, so a restart
+   * cannot commit them twice (a crash before the record is on disk loses them, but none of them
+   * was acknowledged).
    */
-  private async stageBatch(batch: QueuedCommit[]): Promise<StagedBatch | undefined> {
+  private stageBatch(batch: QueuedCommit[]): StagedBatch | undefined {
     const working = new StagedView(this.live);
     const accepted: { request: QueuedCommit; keys: string[] }[] = [];
     const consumed = new Set<string>();
@@ -473,12 +550,12 @@ export class Datastore {
       if (entry !== undefined) record.set.push([entry.segments, entry.value]);
       else if (this.live.has(name)) record.del.push(segments);
     }
-    await this.dropPendingFiles([...consumed].filter((tx) => this.pendingOnDisk.has(tx)));
+    const fromDisk = [...consumed].filter((tx) => this.pendingOnDisk.has(tx));
     for (const tx of consumed) {
       this.pending.delete(tx);
       this.pendingOnDisk.delete(tx);
     }
-    return { working, accepted, record };
+    return { working, accepted, record, fromDisk };
   }
 
   /** Renames committed transactions' pending/<tx>/ trees out of the way, makes that durable, and removes them in the background. */
@@ -512,7 +589,7 @@ export class Datastore {
    */
   private async appendLog(record: LogRecord): Promise<void> {
     const frame = encodeRecord(record);
-    this.log ??= await open(this.logPath, 'r+');
+    if (this.log === undefined) this.log = await open(this.logPath, 'r+');
     // A write to the page cache takes microseconds: made here, it spares the commit a round trip
     // through the thread pool, so the fdatasync is the one wait of a batch.
     for (let written = 0; written < frame.length; ) {
@@ -520,7 +597,10 @@ export class Datastore {
     }
     this.logBytes += frame.length;
     this.counters.fsyncs += 1;
-    await datasync(this.log.fd);
+    const started = performance.now();
+    if (this.flushOnLoop) fdatasyncSync(this.log.fd);
+    else await datasync(this.log.fd);
+    this.flushOnLoop = performance.now() - started < this.flushOnLoopBelowMs;
     this.counters.logWrites += 1;
     this.seq = record.seq;
   }
