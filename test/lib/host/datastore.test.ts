@@ -293,7 +293,7 @@ test('commits of transactions changed together share one log record and one fdat
   t.is(Object.keys((reopened.document(['settings', 'kernel', 'sysctl']))).length, 32);
 });
 
-test('commits that arrive while a flush runs share the next one', async (t) => {
+test.serial('commits that arrive while a flush runs share the next one', async (t) => {
   const base = await tempBase(t);
   await createVersionTree(base, '1.0.0');
   // Every flush counts as slow, so each after the first runs on the thread pool and later commits queue behind it.
@@ -302,6 +302,8 @@ test('commits that arrive while a flush runs share the next one', async (t) => {
   const before = store.stats.logWrites;
   await store.writePending('lead', flatten({ motd: 'lead' }, ['settings']));
   const lead = store.commit('lead');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.true(process.getActiveResourcesInfo().includes('FSReqCallback'), 'the lead\'s fdatasync is in flight');
   for (let index = 0; index < 8; index += 1) await store.writePending(`tx${index}`, flatten({ ntp: { 'time-servers': [`${index}.example`] } }, ['settings']));
   await Promise.all([lead, ...Array.from({ length: 8 }, (_, index) => store.commit(`tx${index}`))]);
   t.is(store.stats.logWrites - before, 2, 'the lead\'s record, then one for the eight that came during its flush');
@@ -347,7 +349,9 @@ test.serial('a quick flush runs the next on the event loop; after a slow one the
     await store.writePending('second', flatten({ motd: `second ${threshold}` }, ['settings']));
     const records = (await recordEnds(logPath)).length;
     const committed = store.commit('second');
-    // On the loop the record is written and flushed before commit() returns; on the pool the fdatasync is still in flight.
+    // The batch is cut at the end of this turn. On the loop its record is written and flushed within that turn; on
+    // the thread pool the fdatasync is still in flight after it.
+    await new Promise((resolve) => setImmediate(resolve));
     t.is(process.getActiveResourcesInfo().includes('FSReqCallback'), !onLoop, `threshold ${threshold} ms`);
     t.is((await recordEnds(logPath)).length, records + 1);
     await committed;

@@ -351,8 +351,8 @@ export class Datastore {
    * arrival order and written together behind that flush, as one log record with one fdatasync.
    * A batch about to be written first waits for its siblings, transactions changed in the last
    * SIBLING_WINDOW_MS and not yet committed, whose commits are on their way (at most
-   * SIBLING_WAIT_MS), as PostgreSQL's commit_delay waits only when commit_siblings are active:
-   * a lone commit is written at once.
+   * SIBLING_WAIT_MS), as PostgreSQL's commit_delay waits only when commit_siblings are active,
+   * and is cut at the end of the event-loop turn: a lone commit is written in the turn it arrives.
    */
   commit(tx: string): Promise<string[]> {
     this.recentlyChanged.delete(tx);
@@ -417,6 +417,8 @@ export class Datastore {
       for (;;) {
         if (this.queue.length > 0) {
           if (!this.checkpointWanted && this.hasSiblings()) await this.waitForSiblings();
+          // Cut at the end of this event-loop turn: commits already received from other connections join the batch.
+          await endOfTurn();
           await this.commitBatch(this.queue.splice(0));
         } else if (this.failure === undefined && (this.checkpointWanted || this.logBytes >= this.checkpointBytes)) {
           this.checkpointWanted = false;
@@ -966,6 +968,10 @@ async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
 
 function ignoreMissing(error: unknown): void {
   if (errnoCode(error) !== 'ENOENT') throw error;
+}
+
+function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** `fdatasync` through the callback API: one thread-pool request, without FileHandle's promise bookkeeping. */
