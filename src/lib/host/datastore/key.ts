@@ -5,6 +5,8 @@ export type KeyKind = 'data' | 'meta';
 
 export const MAX_KEY_BYTES = 255;
 const SEGMENT_CHAR = /^[a-zA-Z0-9_\-/]$/;
+/** A segment from a JSON key (dots allowed: such segments are quoted in names); one test instead of one per character. */
+const PLAIN_SEGMENT = /^[a-zA-Z0-9_\-/.]+$/;
 
 export class KeyError extends Error {
   override readonly name = 'KeyError';
@@ -69,6 +71,7 @@ export function keyName(segments: readonly string[]): string {
 /** Checks segments built from JSON object keys, which never went through `parseKey`. */
 export function checkSegments(segments: readonly string[]): string {
   for (const segment of segments) {
+    if (PLAIN_SEGMENT.test(segment)) continue;
     if (segment.length === 0) throw new KeyError(`Empty key segment under '${keyName(segments)}'`);
     for (const char of segment) {
       if (char !== '.' && !SEGMENT_CHAR.test(char)) throw badChar(keyName(segments), char);

@@ -528,13 +528,18 @@ export class Datastore {
         }
         if (below.length === 0) keys.set(keyName(prefix), prefix);
       }
+      // Keys that held a value before this transaction have nothing below them (no key is both), so
+      // only new ones need the search for keys below.
+      const added: (readonly string[])[] = [];
       for (const entry of values) {
         const name = keyName(entry.segments);
+        if (!working.has(name)) added.push(entry.segments);
         working.put(name, entry);
         keys.set(name, entry.segments);
       }
       try {
-        for (const entry of values) checkNoNesting(working, entry.segments);
+        for (const entry of values) checkNoParentValue(working, entry.segments);
+        for (const segments of added) checkNothingBelow(working, segments);
         if (this.validateCommit !== undefined) this.validateCommit(settingsTouched(working, keys.values()));
       } catch (error) {
         working.rollBack(mark);
@@ -881,11 +886,14 @@ async function removeDataFile(root: string, segments: readonly string[], dirs: S
 }
 
 /** A key may not be set where another key is its parent or its child: live/ could not hold both. */
-function checkNoNesting(entries: StagedView, segments: readonly string[]): void {
+function checkNoParentValue(entries: StagedView, segments: readonly string[]): void {
   for (let length = 1; length < segments.length; length += 1) {
     const parent = keyName(segments.slice(0, length));
     if (entries.has(parent)) throw new KeyNestingError(`Cannot set ${keyName(segments)}: ${parent} holds a value`);
   }
+}
+
+function checkNothingBelow(entries: StagedView, segments: readonly string[]): void {
   let below: StoredEntry | undefined;
   entries.forEach((entry) => {
     if (below === undefined && entry.segments.length > segments.length && isSegmentPrefix(segments, entry.segments)) below = entry;
