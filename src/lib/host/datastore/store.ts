@@ -34,8 +34,8 @@ const SIBLING_WAIT_MS = 1;
 /**
  * A log flush that took less than this runs the next one on the event loop: waking a thread-pool
  * thread costs more than such a flush blocks (22 µs of the loop's time against 100–150 µs of
- * flush, with twice the CPU, measured on a 2-vCPU VM). One that took longer sends the next ones to
- * the thread pool until a flush is quick again, so a slow disk stalls the API for one flush at most.
+ * flush, with twice the CPU, measured on a 2-vCPU VM). A disk that turns slow blocks the API during
+ * one flush; the flushes after it run on the thread pool until one is quick again.
  */
 const FLUSH_ON_LOOP_BELOW_MS = 1;
 
