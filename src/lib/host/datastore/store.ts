@@ -8,7 +8,7 @@ import { decodeSegment, encodeSegment, isSegmentPrefix, keyName } from './key.ts
 import { fsyncDirectory, writeFileAtomic } from '../../core/fs.ts';
 import { dataPath, DatastoreIntegrityError, metaPath, type StoredEntry, walkTree } from './files.ts';
 import { randomAlnum, readVersionChain } from './layout.ts';
-import { ReadWriteLock } from './lock.ts';
+import { WriteLock } from './lock.ts';
 import { addToPending, emptyPending, pendingKeyNames, type PendingTx, readPendingFiles, writePendingFiles } from './pending.ts';
 import { type FlatEntry, type JsonObject, unflatten } from './tree.ts';
 
@@ -111,7 +111,7 @@ export interface DatastoreOptions {
 }
 
 export class Datastore {
-  readonly lock = new ReadWriteLock();
+  private readonly lock = new WriteLock();
   /** Bumped whenever committed data or metadata changes; response caches key on it. */
   generation = 0;
   validateCommit: ((settings: JsonObject) => void) | undefined;
