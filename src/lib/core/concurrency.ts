@@ -1,4 +1,4 @@
-// Bounded concurrency: an async function over a list with at most N calls in flight.
+// Bounded concurrency: an async function over a list with at most N calls in flight; bounded waits.
 
 /**
  * Calls `fn` on every item, at most `limit` at a time; the results keep the input order. After the
@@ -38,4 +38,14 @@ export async function allInOrder<Result>(promises: readonly Promise<Result>[]): 
   const failed = settled.find((result) => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   return settled.map((result) => (result as PromiseFulfilledResult<Result>).value);
+}
+
+/** Waits for `promise` (its failure is thrown), or `ms` at most; no timer is left behind to hold the process. */
+export async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

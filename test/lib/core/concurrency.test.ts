@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mapLimit } from '../../../src/lib/core/concurrency.ts';
+import { mapLimit, within } from '../../../src/lib/core/concurrency.ts';
 
 test('mapLimit never has more than limit calls in flight and uses all of them', async (t) => {
   let running = 0;
@@ -61,4 +61,15 @@ test('mapLimit over no items resolves to no results without calling fn', async (
 test('mapLimit refuses a limit that is not a positive integer', async (t) => {
   await t.throwsAsync(mapLimit([1], 0, async (item) => item), { instanceOf: RangeError });
   await t.throwsAsync(mapLimit([1], Number.NaN, async (item) => item), { instanceOf: RangeError });
+});
+
+test.serial('within returns when the promise settles, or after the bound with no timer left; a failure is thrown', async (t) => {
+  let started = performance.now();
+  await within(sleep(10), 5_000);
+  t.true(performance.now() - started < 1_000, 'returned when the promise did, not at the bound');
+  started = performance.now();
+  await within(new Promise(() => {}), 50);
+  t.true(performance.now() - started >= 45, 'a promise that never settles is given up at the bound');
+  t.false(process.getActiveResourcesInfo().includes('Timeout'), 'no timer is left behind');
+  await t.throwsAsync(within(Promise.reject(new Error('broken')), 1_000), { message: 'broken' });
 });

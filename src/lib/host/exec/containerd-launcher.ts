@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { within } from '../../core/concurrency.ts';
 import { randomAlnum } from '../datastore/layout.ts';
 import { makeFifos, openFifo } from '../fifo.ts';
 import { HOST_CONTAINERD_SOCKET } from '../paths.ts';
@@ -149,7 +149,7 @@ export class ContainerdExecLauncher implements ExecLauncher {
     const exit = waited.then((result) => result.exit_status);
     void exit
       .catch((error: Error) => this.log(`exec ${task.exec_id} in ${task.container_id}: wait: ${error.message}`))
-      .then(() => Promise.race([outputEnded, sleep(OUTPUT_GRACE_MS)]))
+      .then(() => within(outputEnded, OUTPUT_GRACE_MS))
       .then(async () => {
         await this.client.call('tasks', 'DeleteProcess', task).catch(() => undefined);
         for (const fifo of fifos) fifo.destroy();

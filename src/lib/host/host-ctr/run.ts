@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { within } from '../../core/concurrency.ts';
 import { writeJsonAtomic } from '../../core/fs.ts';
 import { GrpcStatus, isGrpcStatus, type ContainerdClient, type Mount } from '../../containerd/client.ts';
 import { pullImage, snapshotter } from '../../containerd/pull.ts';
@@ -87,16 +88,6 @@ export async function cleanUpContainer(client: ContainerdClient, name: string): 
   await removeTask(client, name);
   await client.call('containers', 'Delete', { id: name }).catch(ignoreNotFound);
   await client.call('snapshots', 'Remove', { snapshotter, key: name }).catch(ignoreNotFound);
-}
-
-/** Waits for `promise`, or `ms` at most (no timer left behind to hold the process). */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function describe(error: unknown): string {
