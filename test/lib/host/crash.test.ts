@@ -24,9 +24,12 @@ function killMidCommit(base: string, start: number, delayMs: number): Promise<nu
     let acknowledged = start;
     let started = false;
     let stderr = '';
+    // A chunk can end inside a number: only whole lines count, the rest waits for the next chunk.
+    let partial = '';
     child.stdout.on('data', (chunk: Buffer) => {
-      const lines = chunk.toString().trim().split('\n');
-      acknowledged = Number(lines.at(-1));
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() as string;
+      if (lines.length > 0) acknowledged = Number(lines.at(-1));
       if (!started) {
         started = true;
         setTimeout(() => child.kill('SIGKILL'), delayMs);
